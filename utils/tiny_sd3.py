@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Tiny, offline stand-ins for Stable Diffusion 3 / 3.5 pipelines (random weights, no hub access).
+
+Each stand-in is a real `StableDiffusion3Pipeline` saved in diffusers format, with every component stored in a
+chosen dtype. The default layout is the one of the real SD3.5 repositories (text encoders fp16, transformer bf16,
+VAE fp32; see ../shared/reference/sd35-checkpoints.md). Shapes:
+
+- `tiny`: the smallest pipeline that exercises every code path, for fast tests.
+- `medium`: SD3.5-Medium-shaped (MMDiT-X `dual_attention_layers`, `qk_norm="rms_norm"`), scaled down.
+- `large`: SD3.5-Large-shaped (`qk_norm="rms_norm"`, no dual attention), scaled down.
+
+    python utils/tiny_sd3.py OUT_DIR [--shape tiny|medium|large]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+
+import torch
+
+
+SD35_LAYOUT = {
+    "text_encoder": torch.float16,
+    "text_encoder_2": torch.float16,
+    "text_encoder_3": torch.float16,
+    "transformer": torch.bfloat16,
+    "vae": torch.float32,
+}
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
+CLIP_MAX_LENGTH = 77
+
+# (CLIP-L hidden, CLIP-G hidden, T5 d_model, transformer layers, heads, head dim, dual attention, qk_norm)
+SHAPES = {
+    "tiny": dict(clip_l=32, clip_g=48, t5=96, layers=1, heads=2, head_dim=8, dual=(), qk_norm=None),
+    "medium": dict(clip_l=32, clip_g=48, t5=96, layers=3, heads=3, head_dim=8, dual=(0, 1), qk_norm="rms_norm"),
+    "large": dict(clip_l=32, clip_g=48, t5=96, layers=3, heads=4, head_dim=8, dual=(), qk_norm="rms_norm"),
+}
+
+
+def _clip_tokenizer(folder):
+    """A byte-level CLIP BPE tokenizer with no merges: every byte is a token."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    chars = list(bytes_to_unicode().values())
+    vocab = {token: i for i, token in enumerate(chars + [c + "</w>" for c in chars])}
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w") as f:
+        json.dump(vocab, f)
+    with open(os.path.join(folder, "merges.txt"), "w") as f:
+        f.write("#version: 0.2\n")
+    return CLIPTokenizer(
+        os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), model_max_length=CLIP_MAX_LENGTH
+    )
+
+
+def _t5_tokenizer():
+    """A character-level Unigram T5 tokenizer built with the `tokenizers` library."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(chr(c), -2.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(chr(c), -3.0) for c in range(ord("0"), ord("9") + 1)]
+    backend = Tokenizer(models.Unigram(pieces, unk_id=2))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
+    )
+    return T5TokenizerFast(tokenizer_object=backend, eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+
+
+def make_components(shape="tiny", seed=0):
+    """Random-weight components of an SD3 pipeline, all in fp32."""
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+
+    s = SHAPES[shape]
+    tokenizer_dir = tempfile.mkdtemp(prefix="clip-bpe-")
+    tokenizer = _clip_tokenizer(tokenizer_dir)
+    vocab_size = len(tokenizer)
+
+    def clip(hidden, act, seed_offset):
+        torch.manual_seed(seed + seed_offset)
+        config = CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            projection_dim=hidden,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=CLIP_MAX_LENGTH,
+            hidden_act=act,
+            bos_token_id=vocab_size - 2,
+            eos_token_id=vocab_size - 1,
+            pad_token_id=vocab_size - 1,
+        )
+        return CLIPTextModelWithProjection(config).eval()
+
+    text_encoder = clip(s["clip_l"], "quick_gelu", 1)
+    text_encoder_2 = clip(s["clip_g"], "gelu", 2)
+    tokenizer_3 = _t5_tokenizer()
+    torch.manual_seed(seed + 3)
+    text_encoder_3 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer_3),
+            d_model=s["t5"],
+            d_ff=2 * s["t5"],
+            d_kv=16,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            feed_forward_proj="gated-gelu",
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    ).eval()
+
+    torch.manual_seed(seed + 4)
+    transformer = SD3Transformer2DModel(
+        sample_size=16,
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=s["layers"],
+        attention_head_dim=s["head_dim"],
+        num_attention_heads=s["heads"],
+        joint_attention_dim=s["t5"],
+        caption_projection_dim=s["heads"] * s["head_dim"],
+        pooled_projection_dim=s["clip_l"] + s["clip_g"],
+        pos_embed_max_size=32,
+        dual_attention_layers=s["dual"],
+        qk_norm=s["qk_norm"],
+    )
+    torch.manual_seed(seed + 5)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=32,
+        scaling_factor=1.5305,
+        shift_factor=0.0609,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        force_upcast=True,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
+    return {
+        "scheduler": scheduler,
+        "text_encoder": text_encoder,
+        "text_encoder_2": text_encoder_2,
+        "text_encoder_3": text_encoder_3,
+        "tokenizer": tokenizer,
+        "tokenizer_2": _clip_tokenizer(tokenizer_dir),
+        "tokenizer_3": tokenizer_3,
+        "transformer": transformer,
+        "vae": vae,
+        "image_encoder": None,
+        "feature_extractor": None,
+    }
+
+
+def save_pipeline(path, shape="tiny", layout=None, seed=0):
+    """Save a tiny SD3 pipeline to `path` with each component stored in `layout[name]` (default: SD3.5's)."""
+    from diffusers import StableDiffusion3Pipeline
+
+    layout = dict(SD35_LAYOUT, **(layout or {}))
+    components = make_components(shape, seed=seed)
+    for name, dtype in layout.items():
+        components[name].to(dtype)
+    pipe = StableDiffusion3Pipeline(**components)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", help="folder to write the pipeline to")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    save_pipeline(args.out, shape=args.shape, seed=args.seed)
+    print(f"saved a {args.shape} SD3 stand-in to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
