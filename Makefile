@@ -15,9 +15,10 @@ install: vendor
 vendor:
 	$(PYTHON) utils/patchq.py vendor $(if $(FORCE),--force)
 
-## Re-export patches/ from the edited src/diffusers (TOPIC=NNNN-name.patch takes edits no patch owns yet).
+## Re-export patches/ from the edited src/diffusers (TOPIC=NNNN-name.patch takes edits no patch owns yet,
+## or only FILES="src/diffusers/a.py ..." of them).
 patches:
-	$(PYTHON) utils/patchq.py export $(if $(TOPIC),--topic $(TOPIC))
+	$(PYTHON) utils/patchq.py export $(if $(TOPIC),--topic $(TOPIC)) $(if $(FILES),--files $(FILES))
 
 ## Fail when src/diffusers holds an edit not exported to patches/, or the series is malformed.
 check-patches:

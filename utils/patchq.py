@@ -243,8 +243,18 @@ class Queue:
             os.replace(staged, self.work)
         return names
 
-    def export(self, topic=None):
+    def export(self, topic=None, files=None):
         rendered, unowned, dropped = self.render()
+        if topic and files:
+            wanted = {f.removeprefix(PKG_PREFIX) for f in files}
+            if wanted - set(unowned):
+                raise PatchQueueError(
+                    "not edited, or already owned by a patch: "
+                    + ", ".join(PKG_PREFIX + f for f in sorted(wanted - set(unowned)))
+                )
+            unowned, others = sorted(wanted), sorted(set(unowned) - wanted)
+            if others:
+                print(f"note: left unexported (no patch owns them yet): {', '.join(PKG_PREFIX + f for f in others)}")
         if unowned and not topic:
             raise PatchQueueError(
                 "edited files that no patch owns: "
@@ -391,6 +401,7 @@ def main(argv=None):
     vendor.add_argument("--force", action="store_true", help="replace src/diffusers even if it holds edits")
     export = sub.add_parser("export", help="re-export the series from src/diffusers")
     export.add_argument("--topic", help="patch file that takes edited files no patch owns yet")
+    export.add_argument("--files", nargs="+", help="with --topic: only these files (default: every unowned edit)")
     sub.add_parser("check", help="fail when src/diffusers holds edits not exported to patches/")
     sub.add_parser("version", help="print the fork version")
     args = parser.parse_args(argv)
@@ -400,7 +411,7 @@ def main(argv=None):
             names = queue.vendor(force=args.force)
             print(f"src/{PACKAGE}: {queue.name} {queue.fork_version}, {len(names)} patch(es) applied")
         elif args.command == "export":
-            names, dropped = queue.export(topic=args.topic)
+            names, dropped = queue.export(topic=args.topic, files=args.files)
             for name, rel in dropped:
                 print(f"note: {PKG_PREFIX}{rel} is back to upstream; {name} no longer owns it")
             print(f"exported {len(names)} patch(es) to patches/")
