@@ -1,0 +1,349 @@
+"""The SD3 precision contract (patches 0001 and 0002), on tiny offline pipelines stored in the SD3.5 dtype layout.
+
+Every test here fails on pristine upstream diffusers 0.42.1 (see `make compare`).
+"""
+
+import glob
+import inspect
+import os
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import CLIPTextModelWithProjection
+
+import tiny_sd3
+from diffusers import (
+    SD3ControlNetModel,
+    StableDiffusion3ControlNetInpaintingPipeline,
+    StableDiffusion3ControlNetPipeline,
+    StableDiffusion3Img2ImgPipeline,
+    StableDiffusion3InpaintPipeline,
+    StableDiffusion3PAGImg2ImgPipeline,
+    StableDiffusion3PAGPipeline,
+    StableDiffusion3Pipeline,
+)
+
+
+BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
+PROMPT = "a photo of a cat"
+TEXT_ENCODERS = tiny_sd3.TEXT_ENCODERS
+
+
+@pytest.fixture(scope="module")
+def fp32_repo(tmp_path_factory):
+    """The same tiny pipeline with every component stored in float32."""
+    layout = dict.fromkeys(tiny_sd3.SD35_LAYOUT, FP32)
+    return tiny_sd3.save_pipeline(str(tmp_path_factory.mktemp("sd3-fp32")), layout=layout)
+
+
+def keep_fp32(module, dtype):
+    keep = set(getattr(module, "_keep_in_fp32_modules", None) or []) if dtype == FP16 else set()
+    return keep | set(getattr(module, "_keep_in_fp32_modules_strict", None) or [])
+
+
+def assert_module_dtype(module, dtype, name):
+    """Every floating parameter and buffer in `dtype`, apart from the modules transformers keeps in float32."""
+    keep = keep_fp32(module, dtype)
+    for tensor_name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if not tensor.is_floating_point():
+            continue
+        expected = FP32 if keep and not keep.isdisjoint(tensor_name.split(".")) else dtype
+        assert tensor.dtype == expected, f"{name}.{tensor_name} is {tensor.dtype}, expected {expected}"
+
+
+def encode(pipe, **kwargs):
+    return pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=True, **kwargs)
+
+
+def generate(pipe, **kwargs):
+    kwargs.setdefault("num_inference_steps", 2)
+    image = pipe(
+        PROMPT if "prompt_embeds" not in kwargs else None,
+        height=32,
+        width=32,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+        **kwargs,
+    ).images
+    assert image.shape[-3:] == (32, 32, 3)
+    assert np.isfinite(image).all()
+    return image
+
+
+def components(repo, layout):
+    """Components of the tiny pipeline at `repo`, each loaded in `layout[name]` (float32 when not named)."""
+    pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=dict(layout, default=FP32))
+    return dict(pipe.components)
+
+
+def stored_dtype(folder):
+    path = sorted(glob.glob(os.path.join(folder, "*.safetensors")))[0]
+    with safe_open(path, framework="pt") as f:
+        return f.get_tensor(next(iter(f.keys()))).dtype
+
+
+@pytest.fixture
+def legacy_clip_loader(monkeypatch):
+    """Simulate transformers 4.49's loader: `text_model` stays in the checkpoint's dtype, `text_projection` does not."""
+    original = CLIPTextModelWithProjection.from_pretrained.__func__
+
+    def from_pretrained(cls, path, *args, **kwargs):
+        model = original(cls, path, *args, **kwargs)
+        model.text_model.to(stored_dtype(path))
+        return model
+
+    monkeypatch.setattr(CLIPTextModelWithProjection, "from_pretrained", classmethod(from_pretrained))
+
+
+# ------------------------------------------------------------------------------------------------- load time
+@pytest.mark.parametrize(
+    "dtype,stored", [(BF16, "sd35"), (FP32, "sd35"), (FP16, "fp32")], ids=["bf16", "fp32", "fp16"]
+)
+def test_issue_11117_legacy_loader_is_reconciled(legacy_clip_loader, sd35_repo, fp32_repo, dtype, stored):
+    repo = sd35_repo if stored == "sd35" else fp32_repo
+    pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=dtype)
+    for name in TEXT_ENCODERS:
+        assert_module_dtype(getattr(pipe, name), dtype, name)
+    assert {t.dtype for t in encode(pipe)} == {dtype}
+    generate(pipe)
+
+
+def test_default_load_without_dtype_follows_diffusers_fp32(sd35_repo):
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo)
+    for name in (*TEXT_ENCODERS, "transformer", "vae"):
+        assert_module_dtype(getattr(pipe, name), FP32, name)
+    assert {t.dtype for t in encode(pipe)} == {FP32}
+    generate(pipe)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"text_encoder_3": FP32, "default": BF16},
+        {"transformer": BF16, "vae": BF16, "default": FP32},
+        {"text_encoder": FP16, "text_encoder_2": FP16, "text_encoder_3": FP32, "default": BF16},
+    ],
+    ids=["t5-fp32-rest-bf16", "text-encoders-fp32-transformer-bf16", "clip-fp16-t5-fp32-transformer-bf16"],
+)
+def test_dtype_dict(sd35_repo, layout):
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=layout)
+    for name in (*TEXT_ENCODERS, "transformer", "vae"):
+        assert_module_dtype(getattr(pipe, name), layout.get(name, layout["default"]), name)
+    expected = layout.get("transformer", layout["default"])
+    assert {t.dtype for t in encode(pipe)} == {expected}
+    generate(pipe)
+
+
+def test_dtype_given_as_string_and_torch_dtype(sd35_repo):
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype="bfloat16")
+    assert_module_dtype(pipe.text_encoder_2, BF16, "text_encoder_2")
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, torch_dtype="float16")
+    assert_module_dtype(pipe.text_encoder_3, FP16, "text_encoder_3")
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype={"text_encoder": "fp32", "default": "bf16"})
+    assert_module_dtype(pipe.text_encoder, FP32, "text_encoder")
+    assert_module_dtype(pipe.transformer, BF16, "transformer")
+
+
+@pytest.mark.parametrize(
+    "dtype", ["int8", torch.int64, "float42", torch.float8_e4m3fn, {"text_encoder": torch.uint8}], ids=str
+)
+def test_bad_dtype_is_a_clear_error(sd35_repo, dtype):
+    with pytest.raises(ValueError, match=r"Unsupported `dtype`.*Expected one of torch.float32, torch.float16"):
+        StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=dtype)
+
+
+def test_reconcile_casts_in_place_and_keeps_fp32_modules(sd35_repo):
+    from diffusers.pipelines.pipeline_loading_utils import _reconcile_transformers_model_dtype
+
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32)
+    t5 = pipe.text_encoder_3
+    params = dict(t5.named_parameters())
+    _reconcile_transformers_model_dtype(t5, FP16, "text_encoder_3")
+    # The same Parameter objects, now holding float16 data: no second model was built.
+    assert all(p is params[n] for n, p in t5.named_parameters())
+    assert_module_dtype(t5, FP16, "text_encoder_3")
+    assert any(p.dtype == FP32 for n, p in t5.named_parameters() if "wo" in n.split("."))
+
+
+def test_modules_passed_in_are_never_changed(sd35_repo):
+    parts = components(sd35_repo, {"text_encoder": FP16, "text_encoder_3": FP32, "transformer": BF16, "vae": BF16})
+    passed = {name: parts.pop(name) for name in ("text_encoder", "text_encoder_3")}
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16, **passed)
+    assert pipe.text_encoder is passed["text_encoder"] and pipe.text_encoder_3 is passed["text_encoder_3"]
+    assert_module_dtype(pipe.text_encoder, FP16, "text_encoder")
+    assert_module_dtype(pipe.text_encoder_3, FP32, "text_encoder_3")
+    assert_module_dtype(pipe.text_encoder_2, BF16, "text_encoder_2")
+    assert {t.dtype for t in encode(pipe)} == {BF16}
+    generate(pipe)
+
+
+# ------------------------------------------------------------------------------------------------ encode time
+def test_encode_prompt_dtype_argument_and_fallback_without_transformer(sd35_repo):
+    parts = components(sd35_repo, {"text_encoder": BF16, "text_encoder_2": BF16, "text_encoder_3": FP32})
+    pipe = StableDiffusion3Pipeline(**parts)
+    assert {t.dtype for t in encode(pipe, dtype=FP16)} == {FP16}
+    # Without a transformer: the smallest dtype holding every encoder's output (bf16 and fp32 -> fp32).
+    pipe = StableDiffusion3Pipeline(**dict(parts, transformer=None))
+    assert {t.dtype for t in encode(pipe)} == {FP32}
+
+
+def test_precomputed_embeddings_of_another_dtype(sd35_repo):
+    reference = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32)
+    embeds = encode(reference)
+    assert {t.dtype for t in embeds} == {FP32}
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16)
+    seen = {}
+
+    def spy(module, args, kwargs):
+        seen["hidden"], seen["context"] = kwargs["hidden_states"].dtype, kwargs["encoder_hidden_states"].dtype
+
+    pipe.transformer.register_forward_pre_hook(spy, with_kwargs=True)
+    generate(
+        pipe,
+        prompt_embeds=embeds[0],
+        negative_prompt_embeds=embeds[1],
+        pooled_prompt_embeds=embeds[2],
+        negative_pooled_prompt_embeds=embeds[3],
+    )
+    assert seen == {"hidden": BF16, "context": BF16}
+
+
+def test_no_t5_returns_zeros_in_the_transformer_dtype(sd35_repo):
+    parts = components(sd35_repo, {"text_encoder": FP16, "text_encoder_2": FP16, "transformer": BF16, "vae": BF16})
+    pipe = StableDiffusion3Pipeline(**dict(parts, text_encoder_3=None, tokenizer_3=None))
+    prompt_embeds, negative, pooled, negative_pooled = encode(pipe)
+    assert {t.dtype for t in (prompt_embeds, negative, pooled, negative_pooled)} == {BF16}
+    clip_tokens = pipe.tokenizer_max_length
+    assert torch.count_nonzero(prompt_embeds[:, clip_tokens:]) == 0
+    generate(pipe)
+
+
+def cosine(a, b):
+    return torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+
+
+@pytest.mark.parametrize("half", [BF16, FP16], ids=["bf16", "fp16"])
+def test_mixed_setup_matches_uniform_within_rounding(sd35_repo, half):
+    reference = [t.float() for t in encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32))]
+    uniform = encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=half))
+    mixed = encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype={"text_encoder_3": FP32, "default": half}))
+    for ref, uni, mix in zip(reference, uniform, mixed):
+        assert uni.dtype == mix.dtype == half
+        assert torch.isfinite(mix).all() and torch.isfinite(uni).all()
+        # Rounding only: both agree with the fp32 reference, and with each other, far beyond chance.
+        assert cosine(mix, ref) > 0.999 and cosine(uni, ref) > 0.999
+        assert cosine(mix, uni) > 0.999
+        tolerance = 2 * torch.finfo(half).eps * ref.abs().max().item() * 8
+        assert (mix.float() - ref).abs().max().item() <= tolerance
+
+
+def test_mixed_dtype_text_encoder_error_names_component(sd35_repo):
+    parts = components(sd35_repo, {name: BF16 for name in (*TEXT_ENCODERS, "transformer", "vae")})
+    parts["text_encoder_2"].text_model.to(FP16)  # what transformers 4.49 produced, passed in by the user
+    pipe = StableDiffusion3Pipeline(**parts)
+    with pytest.raises(RuntimeError) as info:
+        generate(pipe)
+    message = str(info.value)
+    assert "`text_encoder_2` (CLIPTextModelWithProjection)" in message
+    assert "torch.float16" in message and "torch.bfloat16" in message
+    assert "expected every parameter in torch.bfloat16" in message
+
+
+# --------------------------------------------------------------------------------------------- every pipeline
+MIXED = {"text_encoder": FP32, "text_encoder_2": FP16, "text_encoder_3": FP32, "transformer": BF16, "vae": FP32}
+
+
+def tiny_controlnet(transformer, extra_conditioning_channels=0):
+    config = transformer.config
+    torch.manual_seed(0)
+    return SD3ControlNetModel(
+        sample_size=config.sample_size,
+        patch_size=config.patch_size,
+        in_channels=config.in_channels,
+        num_layers=1,
+        attention_head_dim=config.attention_head_dim,
+        num_attention_heads=config.num_attention_heads,
+        joint_attention_dim=config.joint_attention_dim,
+        caption_projection_dim=config.caption_projection_dim,
+        pooled_projection_dim=config.pooled_projection_dim,
+        out_channels=config.out_channels,
+        pos_embed_max_size=config.pos_embed_max_size,
+        extra_conditioning_channels=extra_conditioning_channels,
+    ).to(transformer.dtype)
+
+
+def image_input():
+    return torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+
+def mask_input():
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1.0
+    return mask
+
+
+PIPELINES = {
+    "sd3": (StableDiffusion3Pipeline, lambda parts: {}, {}),
+    "img2img": (StableDiffusion3Img2ImgPipeline, lambda parts: {}, {"image": image_input(), "strength": 0.8}),
+    "inpaint": (
+        StableDiffusion3InpaintPipeline,
+        lambda parts: {},
+        {"image": image_input(), "mask_image": mask_input(), "strength": 0.8},
+    ),
+    "controlnet": (
+        StableDiffusion3ControlNetPipeline,
+        lambda parts: {"controlnet": tiny_controlnet(parts["transformer"])},
+        {"control_image": image_input()},
+    ),
+    "controlnet-inpainting": (
+        StableDiffusion3ControlNetInpaintingPipeline,
+        lambda parts: {"controlnet": tiny_controlnet(parts["transformer"], extra_conditioning_channels=1)},
+        {"control_image": image_input(), "control_mask": mask_input()},
+    ),
+    "pag": (StableDiffusion3PAGPipeline, lambda parts: {"pag_applied_layers": ["blocks.0"]}, {"pag_scale": 2.0}),
+    "pag-img2img": (
+        StableDiffusion3PAGImg2ImgPipeline,
+        lambda parts: {"pag_applied_layers": ["blocks.0"]},
+        {"pag_scale": 2.0, "image": image_input(), "strength": 0.8},
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PIPELINES))
+def test_every_sd3_pipeline_runs_mixed(sd35_repo, kind):
+    cls, extra_components, call_kwargs = PIPELINES[kind]
+    parts = components(sd35_repo, MIXED)
+    parts.update(extra_components(parts))
+    accepted = inspect.signature(cls.__init__).parameters
+    pipe = cls(**{name: value for name, value in parts.items() if name in accepted})
+    assert {t.dtype for t in encode(pipe)} == {BF16}
+    generate(pipe, num_inference_steps=3, **call_kwargs)
+
+
+def test_modular_sd3_pipeline_runs_mixed(sd35_repo):
+    from diffusers.modular_pipelines import StableDiffusion3AutoBlocks
+
+    parts = components(sd35_repo, MIXED)
+    pipe = StableDiffusion3AutoBlocks().init_pipeline()
+    pipe.update_components(**{k: v for k, v in parts.items() if v is not None})
+    seen = {}
+    pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.update(
+            context=kwargs["encoder_hidden_states"].dtype, pooled=kwargs["pooled_projections"].dtype
+        ),
+        with_kwargs=True,
+    )
+    image = pipe(
+        prompt=PROMPT,
+        negative_prompt="",
+        num_inference_steps=2,
+        height=32,
+        width=32,
+        generator=torch.Generator().manual_seed(0),
+        output="images",
+        output_type="np",
+    )
+    assert image.shape[-3:] == (32, 32, 3) and np.isfinite(image).all()
+    assert seen == {"context": BF16, "pooled": BF16}
