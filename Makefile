@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install vendor patches check-patches test
+.PHONY: install vendor patches check-patches test compare
 
 ## Set up: materialize src/diffusers, then install the fork editable with its test extras.
 install: vendor
@@ -27,3 +27,7 @@ check-patches:
 ## Fast, offline, CPU tests.
 test:
 	$(PYTHON) -m pytest tests --ignore=tests/slow -q $(PYTEST_ARGS)
+
+## Dtype scenario matrix against pristine upstream and the fork; writes out/compare.md.
+compare:
+	$(PYTHON) utils/compare.py

@@ -104,18 +104,18 @@ def legacy_clip_loader(monkeypatch):
 def test_issue_11117_legacy_loader_is_reconciled(legacy_clip_loader, sd35_repo, fp32_repo, dtype, stored):
     repo = sd35_repo if stored == "sd35" else fp32_repo
     pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=dtype)
+    generate(pipe)
     for name in TEXT_ENCODERS:
         assert_module_dtype(getattr(pipe, name), dtype, name)
     assert {t.dtype for t in encode(pipe)} == {dtype}
-    generate(pipe)
 
 
 def test_default_load_without_dtype_follows_diffusers_fp32(sd35_repo):
     pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo)
+    generate(pipe)
     for name in (*TEXT_ENCODERS, "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), FP32, name)
     assert {t.dtype for t in encode(pipe)} == {FP32}
-    generate(pipe)
 
 
 @pytest.mark.parametrize(
@@ -129,11 +129,11 @@ def test_default_load_without_dtype_follows_diffusers_fp32(sd35_repo):
 )
 def test_dtype_dict(sd35_repo, layout):
     pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=layout)
+    generate(pipe)
     for name in (*TEXT_ENCODERS, "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), layout.get(name, layout["default"]), name)
     expected = layout.get("transformer", layout["default"])
     assert {t.dtype for t in encode(pipe)} == {expected}
-    generate(pipe)
 
 
 def test_dtype_given_as_string_and_torch_dtype(sd35_repo):
@@ -175,8 +175,8 @@ def test_modules_passed_in_are_never_changed(sd35_repo):
     assert_module_dtype(pipe.text_encoder, FP16, "text_encoder")
     assert_module_dtype(pipe.text_encoder_3, FP32, "text_encoder_3")
     assert_module_dtype(pipe.text_encoder_2, BF16, "text_encoder_2")
-    assert {t.dtype for t in encode(pipe)} == {BF16}
     generate(pipe)
+    assert {t.dtype for t in encode(pipe)} == {BF16}
 
 
 # ------------------------------------------------------------------------------------------------ encode time
@@ -213,11 +213,11 @@ def test_precomputed_embeddings_of_another_dtype(sd35_repo):
 def test_no_t5_returns_zeros_in_the_transformer_dtype(sd35_repo):
     parts = components(sd35_repo, {"text_encoder": FP16, "text_encoder_2": FP16, "transformer": BF16, "vae": BF16})
     pipe = StableDiffusion3Pipeline(**dict(parts, text_encoder_3=None, tokenizer_3=None))
+    generate(pipe)
     prompt_embeds, negative, pooled, negative_pooled = encode(pipe)
     assert {t.dtype for t in (prompt_embeds, negative, pooled, negative_pooled)} == {BF16}
     clip_tokens = pipe.tokenizer_max_length
     assert torch.count_nonzero(prompt_embeds[:, clip_tokens:]) == 0
-    generate(pipe)
 
 
 def cosine(a, b):
@@ -318,8 +318,8 @@ def test_every_sd3_pipeline_runs_mixed(sd35_repo, kind):
     parts.update(extra_components(parts))
     accepted = inspect.signature(cls.__init__).parameters
     pipe = cls(**{name: value for name, value in parts.items() if name in accepted})
-    assert {t.dtype for t in encode(pipe)} == {BF16}
     generate(pipe, num_inference_steps=3, **call_kwargs)
+    assert {t.dtype for t in encode(pipe)} == {BF16}
 
 
 def test_modular_sd3_pipeline_runs_mixed(sd35_repo):
