@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install vendor patches check-patches test compare
+.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny
 
 ## Set up: materialize src/diffusers, then install the fork editable with its test extras.
 install: vendor
@@ -31,3 +31,16 @@ test:
 ## Dtype scenario matrix against pristine upstream and the fork; writes out/compare.md.
 compare:
 	$(PYTHON) utils/compare.py
+
+## Slow GPU suite: SD3.5 Medium and Large in fp16, bf16 and fp32 (needs RUN_SLOW=1 semantics, a GPU and the weights).
+test-slow:
+	RUN_SLOW=1 $(PYTHON) -m pytest tests/slow -rs -v $(PYTEST_ARGS)
+
+## The same slow suite on CPU against tiny SD3.5-shaped stand-ins built offline; every case must run.
+STAND_INS ?= build/stand-ins
+test-slow-tiny:
+	$(PYTHON) utils/tiny_sd3.py $(STAND_INS)/sd35-medium --shape medium
+	$(PYTHON) utils/tiny_sd3.py $(STAND_INS)/sd35-large --shape large
+	RUN_SLOW=1 SD35_SLOW_ALLOW_CPU=1 SD35_SLOW_NO_SKIP=1 SD35_MEDIUM=$(STAND_INS)/sd35-medium \
+	SD35_LARGE=$(STAND_INS)/sd35-large SD35_SLOW_REPORT=out/sd35-slow-report-tiny.md \
+	$(PYTHON) -m pytest tests/slow -rs -v $(PYTEST_ARGS)
