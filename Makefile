@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny
+.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality
 
 ## Set up: materialize src/diffusers, then install the fork editable with its test extras.
 install: vendor
@@ -44,3 +44,7 @@ test-slow-tiny:
 	RUN_SLOW=1 SD35_SLOW_ALLOW_CPU=1 SD35_SLOW_NO_SKIP=1 SD35_MEDIUM=$(STAND_INS)/sd35-medium \
 	SD35_LARGE=$(STAND_INS)/sd35-large SD35_SLOW_REPORT=out/sd35-slow-report-tiny.md \
 	$(PYTHON) -m pytest tests/slow -rs -v $(PYTEST_ARGS)
+
+## Upstream's checks (ruff with upstream's config, `# Copied from` consistency) on the files the series touches.
+quality:
+	$(PYTHON) utils/quality.py
