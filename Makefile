@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality
+.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality pr
 
 ## Set up: materialize src/diffusers, then install the fork editable with its test extras.
 install: vendor
@@ -48,3 +48,8 @@ test-slow-tiny:
 ## Upstream's checks (ruff with upstream's config, `# Copied from` consistency) on the files the series touches.
 quality:
 	$(PYTHON) utils/quality.py
+
+## The upstream pull request: pr/0001-*.patch (git am-able, source + upstream-style tests) and pr/PR.md.
+pr:
+	@test -f out/compare.md || $(PYTHON) utils/compare.py
+	$(PYTHON) utils/make_pr.py --check
