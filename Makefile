@@ -50,6 +50,8 @@ quality:
 	$(PYTHON) utils/quality.py
 
 ## The upstream pull request: pr/0001-*.patch (git am-able, source + upstream-style tests) and pr/PR.md.
-pr:
-	@test -f out/compare.md || $(PYTHON) utils/compare.py
+pr: out/compare.md
 	$(PYTHON) utils/make_pr.py --check
+
+out/compare.md: patches/series $(wildcard patches/*.patch) tests/test_sd3_dtype.py utils/compare.py
+	$(PYTHON) utils/compare.py

@@ -6,14 +6,14 @@ import textwrap
 import check_copies
 
 
-SOURCE = '''
+SOURCE = """
 class Source:
     def encode(self, prompt, dtype=None):
         dtype = dtype or self.dtype
         return prompt.to(dtype)
-'''
+"""
 
-IN_SYNC = '''
+IN_SYNC = """
 class Other:
     # Copied from diffusers.source.Source.encode with prompt->text
     def encode(self, text, dtype=None):
@@ -22,9 +22,9 @@ class Other:
 
     def unrelated(self):
         return 1
-'''
+"""
 
-DRIFTED = '''
+DRIFTED = """
 class Drifted:
     # Copied from diffusers.source.Source.encode
     def encode(self, prompt, dtype=None):
@@ -32,7 +32,7 @@ class Drifted:
 
     def unrelated(self):
         return 2
-'''
+"""
 
 
 def make_package(tmp_path):

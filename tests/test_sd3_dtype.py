@@ -228,7 +228,9 @@ def cosine(a, b):
 def test_mixed_setup_matches_uniform_within_rounding(sd35_repo, half):
     reference = [t.float() for t in encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32))]
     uniform = encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=half))
-    mixed = encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype={"text_encoder_3": FP32, "default": half}))
+    mixed = encode(
+        StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype={"text_encoder_3": FP32, "default": half})
+    )
     for ref, uni, mix in zip(reference, uniform, mixed):
         assert uni.dtype == mix.dtype == half
         assert torch.isfinite(mix).all() and torch.isfinite(uni).all()

@@ -170,8 +170,6 @@ whatever precision each encoder runs in.
 
 ## What changed, and why at this depth
 
-{chr(10).join(f"- `{name}`: " + read(os.path.join("patches", name)).split(chr(10))[0].split(": ", 1)[1] for name in names)}
-
 - `pipeline_loading_utils.load_sub_model` (shared by every pipeline): transformers models get fp32 when no dtype
   is given, like diffusers models; after loading, any floating parameter or buffer not in the requested dtype is
   cast in place, one tensor at a time (no second copy of the weights), leaving `_keep_in_fp32_modules` (T5's `wo`

@@ -3,7 +3,7 @@
 
 Runs ruff `check` and `format --check` with upstream's ruff configuration (the pinned sdist's pyproject.toml) and
 our `# Copied from` checker (utils/check_copies.py) on those files and on the copies elsewhere of the functions the
-series changes. Exits non-zero on any finding.
+series changes; then ruff on the fork's own code (setup.py, utils/, tests/, examples/). Exits non-zero on any finding.
 """
 
 import os
@@ -30,6 +30,11 @@ def main():
     failed = False
     for args in (["check"], ["format", "--check"]):
         cmd = [sys.executable, "-m", "ruff", *args, "--config", config, *files]
+        failed |= subprocess.run(cmd, cwd=ROOT).returncode != 0
+    ours = [name for name in ("setup.py", "utils", "tests", "examples") if os.path.exists(os.path.join(ROOT, name))]
+    print(f"checking the fork's own code ({', '.join(ours)}) with ruff, line length 119")
+    for args in (["check"], ["format", "--check"]):
+        cmd = [sys.executable, "-m", "ruff", *args, "--line-length", "119", *ours]
         failed |= subprocess.run(cmd, cwd=ROOT).returncode != 0
     pristine = os.path.join(queue.upstream_dir, "src")
     copies = check_copies.run(os.path.join(ROOT, "src"), [os.path.join(ROOT, f) for f in files], pristine=pristine)

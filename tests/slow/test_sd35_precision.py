@@ -115,7 +115,9 @@ def load(model, dtype):
     pipe = StableDiffusion3Pipeline.from_pretrained(model.location, **kwargs)
     pipe.set_progress_bar_config(disable=True)
     weights = sum(
-        p.numel() * p.element_size() for module in pipe.components.values() if isinstance(module, torch.nn.Module)
+        p.numel() * p.element_size()
+        for module in pipe.components.values()
+        if isinstance(module, torch.nn.Module)
         for p in module.parameters()
     )
     note = ""
