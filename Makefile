@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality pr
+.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality pr demo
 
 ## Set up: materialize src/diffusers, then install the fork editable with its test extras.
 install: vendor
@@ -55,3 +55,7 @@ pr: out/compare.md
 
 out/compare.md: patches/series $(wildcard patches/*.patch) tests/test_sd3_dtype.py utils/compare.py
 	$(PYTHON) utils/compare.py
+
+## Run the example on the tiny offline stand-in in five precision setups: out/demo/contact-sheet.png + dtype tables.
+demo:
+	$(PYTHON) examples/demo.py
