@@ -58,7 +58,6 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sd35_generate.py: error: ")
-    ]
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
