@@ -265,7 +265,7 @@ class Queue:
         if unowned:
             if not topic.endswith(".patch") or "/" in topic:
                 raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
-            header = self.read_patch(topic)[0] if topic in names else NEW_PATCH_HEADER
+            header = self.read_patch(topic)[0] if (self.patches / topic).is_file() else NEW_PATCH_HEADER
             owned = set(files_in_diff(rendered.get(topic, "")))
             rels = sorted(owned | set(unowned))
             rendered[topic] = header + "".join(self.diff(rel) for rel in rels)
