@@ -6,7 +6,8 @@
                                             also apply the patch with `git apply --check` to a fresh pristine tree
 
 The patch is made in a scratch git repository laid out like upstream's (the pristine sdist: `src/diffusers`,
-`tests/`, ...): every patch of the series whose DEP-3 `Forwarded:` field is not `not-needed` is applied, the
+`tests/`, ...): every patch of the series whose DEP-3 `Bug:` is issue #11117 (and not `Forwarded: not-needed`) is
+applied, the
 upstream-style tests under tests/pipelines/ are added where upstream keeps them, and one commit with fixed author
 and dates is exported with `git format-patch`, so the same tree always gives the same patch.
 """
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "utils"))
 import patchq  # noqa: E402
 
 
+ISSUE = "https://github.com/huggingface/diffusers/issues/11117"
 UPSTREAM_TESTS = ["tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_dtype.py"]
 SUBJECT = "[SD3] Keep text encoders and prompt embeddings in the pipeline's dtype"
 AUTHOR = ("diffusers SD3 dtype fork", "sd3-dtype-fork@users.noreply.github.com")
@@ -50,10 +52,11 @@ def git(*args, cwd, check=True):
 
 
 def forwarded_patches(queue):
+    """The patches that make up this PR: those whose DEP-3 `Bug:` is the PR's issue, unless marked not-needed."""
     names = []
     for name in queue.series():
         fields = queue.header_fields(queue.read_patch(name)[0])
-        if not fields.get("Forwarded", "").lower().startswith("not-needed"):
+        if fields.get("Bug") == ISSUE and not fields.get("Forwarded", "").lower().startswith("not-needed"):
             names.append(name)
     return names
 
