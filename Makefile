@@ -4,7 +4,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality pr demo
+.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality pr demo bench
 
 ## Set up: materialize src/diffusers, then install the fork editable with its test extras.
 install: vendor
@@ -59,3 +59,7 @@ out/compare.md: patches/series $(wildcard patches/*.patch) tests/test_sd3_dtype.
 ## Run the example on the tiny offline stand-in in five precision setups: out/demo/contact-sheet.png + dtype tables.
 demo:
 	$(PYTHON) examples/demo.py
+
+## Benchmark (not a test): fork vs pristine upstream, fork/upstream ratios, fp8 text-encoder memory; out/bench.md.
+bench:
+	$(PYTHON) utils/bench.py --runs $(or $(RUNS),5)

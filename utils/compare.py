@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 import xml.etree.ElementTree as ET
 
 
@@ -61,9 +60,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "compare.md"))
     args = parser.parse_args()
-    with open(os.path.join(ROOT, "upstream.toml"), "rb") as f:
-        pin = tomllib.load(f)["upstream"]
-    pristine = os.path.join(ROOT, "build", "upstream", f"{pin['name']}-{pin['version']}", "src")
+    sys.path.insert(0, os.path.join(ROOT, "utils"))
+    import patchq
+
+    pristine = str(patchq.Queue(ROOT).upstream_dir / "src")
     if not os.path.isdir(os.path.join(pristine, "diffusers")):
         sys.exit(f"no pristine upstream tree in {pristine}: run `make vendor` first")
     upstream, fork = run_side(pristine), run_side()

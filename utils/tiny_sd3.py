@@ -8,6 +8,7 @@ VAE fp32; see ../shared/reference/sd35-checkpoints.md). Shapes:
 - `tiny`: the smallest pipeline that exercises every code path, for fast tests.
 - `medium`: SD3.5-Medium-shaped (MMDiT-X `dual_attention_layers`, `qk_norm="rms_norm"`), scaled down.
 - `large`: SD3.5-Large-shaped (`qk_norm="rms_norm"`, no dual attention), scaled down.
+- `bench`: SD3.5-Medium-shaped and large enough to time on a CPU (make bench).
 
     python utils/tiny_sd3.py OUT_DIR [--shape tiny|medium|large]
 """
@@ -35,6 +36,8 @@ SHAPES = {
     "tiny": dict(clip_l=32, clip_g=48, t5=96, layers=1, heads=2, head_dim=8, dual=(), qk_norm=None),
     "medium": dict(clip_l=32, clip_g=48, t5=96, layers=3, heads=3, head_dim=8, dual=(0, 1), qk_norm="rms_norm"),
     "large": dict(clip_l=32, clip_g=48, t5=96, layers=3, heads=4, head_dim=8, dual=(), qk_norm="rms_norm"),
+    # Big enough to time on a CPU (make bench): about 60 M parameters.
+    "bench": dict(clip_l=256, clip_g=384, t5=512, layers=6, heads=8, head_dim=32, dual=(0,), qk_norm="rms_norm"),
 }
 
 
@@ -93,7 +96,7 @@ def make_components(shape="tiny", seed=0):
             intermediate_size=2 * hidden,
             projection_dim=hidden,
             num_hidden_layers=2,
-            num_attention_heads=4,
+            num_attention_heads=8 if hidden >= 256 else 4,
             max_position_embeddings=CLIP_MAX_LENGTH,
             hidden_act=act,
             bos_token_id=vocab_size - 2,
@@ -111,9 +114,9 @@ def make_components(shape="tiny", seed=0):
             vocab_size=len(tokenizer_3),
             d_model=s["t5"],
             d_ff=2 * s["t5"],
-            d_kv=16,
-            num_layers=2,
-            num_heads=4,
+            d_kv=s["t5"] // 8 if s["t5"] >= 256 else 16,
+            num_layers=4 if s["t5"] >= 256 else 2,
+            num_heads=8 if s["t5"] >= 256 else 4,
             relative_attention_num_buckets=8,
             feed_forward_proj="gated-gelu",
             pad_token_id=0,

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""`make bench`: the fork against pristine upstream on an SD3.5-shaped random-weight pipeline, on CPU.
+
+    python utils/bench.py [--runs 3] [--out out/bench.md]
+
+Each run is a fresh process, alternating upstream (pristine sdist tree first on PYTHONPATH) and the fork, for each
+uniform dtype upstream supports (bf16, fp32), on one CPU thread. A run measures the best of 3 `from_pretrained`
+calls, of 5 `encode_prompt` calls (after a warm-up) and of 3 four-step 64x64 generations, and the process's peak
+RSS. The report gives
+upstream and fork medians and the fork/upstream ratios of the medians and of the minima (target: <= 1.01, peak RSS
+not above upstream's), then the fp8 text-encoder memory table (patch 0003). A benchmark, not a test: it prints
+ratios and asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "utils"))
+PROMPT = "a photo of an astronaut riding a horse on the moon"
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
+# bf16 weight bytes of the real SD3.5 text encoders (../shared/reference/sd35-checkpoints.md: stored as fp16).
+REAL_TEXT_ENCODER_BYTES = {"text_encoder": 0.247e9, "text_encoder_2": 1.39e9, "text_encoder_3": 9.52e9}
+
+
+def worker(repo, dtype_name):
+    import torch
+
+    from diffusers import StableDiffusion3Pipeline
+
+    torch.set_num_threads(1)  # one thread: steadier timings on a shared CPU
+    dtype = getattr(torch, dtype_name)
+
+    def best_of(n, fn):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - start)
+        return min(times), result
+
+    load, pipe = best_of(3, lambda: StableDiffusion3Pipeline.from_pretrained(repo, dtype=dtype))
+    pipe.set_progress_bar_config(disable=True)
+    pipe.encode_prompt(PROMPT, None, None)
+    encode, _ = best_of(5, lambda: pipe.encode_prompt(PROMPT, None, None))
+    generate, _ = best_of(
+        3,
+        lambda: pipe(PROMPT, num_inference_steps=4, height=64, width=64, generator=torch.Generator().manual_seed(0)),
+    )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"load": load, "encode": encode, "generate": generate, "peak_rss": rss}
+
+
+def run_side(side, repo, dtype_name, pristine):
+    env = dict(os.environ)
+    if side == "upstream":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pristine, env.get("PYTHONPATH")]))
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", repo, dtype_name]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{side} {dtype_name} run failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fp8_table(repo):
+    import torch
+
+    from diffusers import StableDiffusion3Pipeline
+    from diffusers.hooks import apply_layerwise_casting
+
+    pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=torch.bfloat16)
+    reference = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=False)
+    before = {
+        name: sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()) for name in TEXT_ENCODERS
+    }
+    for name in TEXT_ENCODERS:
+        apply_layerwise_casting(getattr(pipe, name), storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+    after = {
+        name: sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()) for name in TEXT_ENCODERS
+    }
+    embeds = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=False)
+    cos = [
+        torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
+        for a, b in zip(reference, embeds)
+        if a is not None
+    ]
+    lines = [
+        "| text encoder | bf16 weights | fp8 weights | ratio | real SD3.5 bf16 | real SD3.5 fp8 (estimate) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in TEXT_ENCODERS:
+        ratio = after[name] / before[name]
+        real = REAL_TEXT_ENCODER_BYTES[name]
+        lines.append(
+            f"| {name} | {before[name] / 1e6:.2f} MB | {after[name] / 1e6:.2f} MB | {ratio:.3f} "
+            f"| {real / 1e9:.2f} GB | {real * ratio / 1e9:.2f} GB |"
+        )
+    lines.append("")
+    lines.append(f"Embedding cosine similarity, fp8 vs bf16 text encoders: {', '.join(f'{c:.4f}' for c in cos)}")
+    return "\n".join(lines)
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(sys.argv[2], sys.argv[3])))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench.md"))
+    args = parser.parse_args()
+
+    import patchq
+    import tiny_sd3
+
+    queue = patchq.Queue(ROOT)
+    pristine = str(queue.upstream_dir / "src")
+    repo = os.path.join(ROOT, "build", "stand-ins", "sd35-bench")
+    if not os.path.isfile(os.path.join(repo, "model_index.json")):
+        tiny_sd3.save_pipeline(repo, shape="bench")
+
+    lines = [
+        f"Fork vs upstream diffusers {queue.version}, SD3.5-Medium-shaped random-weight pipeline (utils/tiny_sd3.py "
+        f"shape `bench`), CPU ({os.cpu_count()} cores), {args.runs} fresh processes per side and dtype.",
+        "",
+        "| dtype | metric | upstream median | fork median | ratio (median) | ratio (min) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for dtype_name in ("bfloat16", "float32"):
+        results = {"upstream": [], "fork": []}
+        for _ in range(args.runs):
+            for side in ("upstream", "fork"):
+                results[side].append(run_side(side, repo, dtype_name, pristine))
+        for metric in ("load", "encode", "generate", "peak_rss"):
+            up = [r[metric] for r in results["upstream"]]
+            fk = [r[metric] for r in results["fork"]]
+            unit = (lambda v: f"{v / 2**20:.0f} MiB") if metric == "peak_rss" else (lambda v: f"{v * 1000:.1f} ms")
+            lines.append(
+                f"| {dtype_name} | {metric} | {unit(statistics.median(up))} | {unit(statistics.median(fk))} "
+                f"| {statistics.median(fk) / statistics.median(up):.3f} | {min(fk) / min(up):.3f} |"
+            )
+        print("\n".join(lines[-4:]), flush=True)
+    lines += ["", "fp8 text encoders (weights stored in float8_e4m3fn, computed in bf16):", "", fp8_table(repo), ""]
+    report = "\n".join(lines)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(report)
+    print(report)
+    print(f"written to {os.path.relpath(args.out, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
