@@ -167,6 +167,24 @@ def test_reconcile_casts_in_place_and_keeps_fp32_modules(sd35_repo):
     assert any(p.dtype == FP32 for n, p in t5.named_parameters() if "wo" in n.split("."))
 
 
+def test_reconcile_leaves_quantized_models_alone(sd35_repo):
+    from diffusers.pipelines.pipeline_loading_utils import _reconcile_transformers_model_dtype
+
+    t5 = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32).text_encoder_3
+    t5.hf_quantizer = object()  # what transformers sets on a quantized model (bitsandbytes, torchao, ...)
+    _reconcile_transformers_model_dtype(t5, BF16, "text_encoder_3")
+    assert {p.dtype for p in t5.parameters()} == {FP32}
+
+
+def test_reconcile_keeps_device_map(legacy_clip_loader, sd35_repo):
+    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16, device_map="cpu")
+    generate(pipe)
+    assert pipe.hf_device_map == "cpu"
+    for name in TEXT_ENCODERS:
+        assert_module_dtype(getattr(pipe, name), BF16, name)
+        assert {p.device.type for p in getattr(pipe, name).parameters()} == {"cpu"}
+
+
 def test_modules_passed_in_are_never_changed(sd35_repo):
     parts = components(sd35_repo, {"text_encoder": FP16, "text_encoder_3": FP32, "transformer": BF16, "vae": BF16})
     passed = {name: parts.pop(name) for name in ("text_encoder", "text_encoder_3")}
