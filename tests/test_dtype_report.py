@@ -36,6 +36,7 @@ def test_report_predicts_dtypes_memory_and_kept_fp32_modules(repo):
     report = analyse(str(repo), "float16")
     t5 = component(report, "text_encoder_3")
     assert t5["stored_dtypes"] == {"float16": t5["parameters"]}
+    assert t5["config_dtype"] == "float16"  # what transformers recorded when the fixture was saved
     assert t5["kept_in_fp32"] > 0 and all(".wo." in name for name in t5["kept_in_fp32_examples"])
     fp32 = t5["loaded_dtypes"]["float32"]
     assert t5["load_bytes"] == 2 * (t5["parameters"] - fp32) + 4 * fp32
@@ -127,6 +128,7 @@ def sparse_checkpoint(folder, gigabytes):
     (folder / "model_index.json").write_text(
         json.dumps({"_class_name": "StableDiffusion3Pipeline", "transformer": ["diffusers", "SD3Transformer2DModel"]})
     )
+    (folder / "transformer" / "config.json").write_text(json.dumps({"_class_name": "SD3Transformer2DModel"}))
     rows = int(gigabytes * 1e9) // (2 * 100_000)
     header = json.dumps({"w": {"dtype": "F16", "shape": [rows, 100_000], "data_offsets": [0, rows * 200_000]}})
     path = folder / "transformer" / "diffusion_pytorch_model.safetensors"
@@ -154,3 +156,33 @@ def test_a_10_gb_checkpoint_is_read_with_flat_memory(tmp_path):
     _, small_rss = peak_rss_kb(tmp_path / "small")
     assert big_bytes >= 9.9e9
     assert big_rss - small_rss < 50_000, f"peak RSS grew by {(big_rss - small_rss) / 1000:.0f} MB for a 10 GB file"
+
+
+def test_hub_ids_are_read_through_huggingface_hub_headers_only(repo, monkeypatch):
+    """The hub code path, served from the local fixture: configs are downloaded, weights only as headers."""
+    import huggingface_hub
+    from types import SimpleNamespace
+
+    downloaded = []
+
+    def hf_hub_download(repo_id, filename):
+        assert repo_id == "someone/sd35-tiny" and not filename.endswith(".safetensors")
+        downloaded.append(filename)
+        return str(repo / filename)
+
+    def list_repo_files(repo_id):
+        return [str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()]
+
+    def parse_safetensors_file_metadata(repo_id, filename):
+        header = read_safetensors_header(str(repo / filename))
+        tensors = {k: SimpleNamespace(dtype=v["dtype"], shape=v["shape"]) for k, v in header.items()}
+        return SimpleNamespace(tensors=tensors)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", list_repo_files)
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", parse_safetensors_file_metadata)
+    from_hub = analyse("someone/sd35-tiny", "bfloat16")
+    local = analyse(str(repo), "bfloat16")
+    assert downloaded[0] == "model_index.json"
+    assert {f"{name}/config.json" for name in ("text_encoder", "transformer", "vae")} <= set(downloaded)
+    assert from_hub["components"] == local["components"]
