@@ -14,6 +14,7 @@ from safetensors import safe_open
 from transformers import CLIPTextModelWithProjection
 
 import tiny_sd3
+from tiny_sd3 import assert_module_dtype
 from diffusers import (
     SD3ControlNetModel,
     StableDiffusion3ControlNetInpaintingPipeline,
@@ -36,21 +37,6 @@ def fp32_repo(tmp_path_factory):
     """The same tiny pipeline with every component stored in float32."""
     layout = dict.fromkeys(tiny_sd3.SD35_LAYOUT, FP32)
     return tiny_sd3.save_pipeline(str(tmp_path_factory.mktemp("sd3-fp32")), layout=layout)
-
-
-def keep_fp32(module, dtype):
-    keep = set(getattr(module, "_keep_in_fp32_modules", None) or []) if dtype == FP16 else set()
-    return keep | set(getattr(module, "_keep_in_fp32_modules_strict", None) or [])
-
-
-def assert_module_dtype(module, dtype, name):
-    """Every floating parameter and buffer in `dtype`, apart from the modules transformers keeps in float32."""
-    keep = keep_fp32(module, dtype)
-    for tensor_name, tensor in [*module.named_parameters(), *module.named_buffers()]:
-        if not tensor.is_floating_point():
-            continue
-        expected = FP32 if keep and not keep.isdisjoint(tensor_name.split(".")) else dtype
-        assert tensor.dtype == expected, f"{name}.{tensor_name} is {tensor.dtype}, expected {expected}"
 
 
 def encode(pipe, **kwargs):

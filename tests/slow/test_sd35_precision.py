@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from tiny_sd3 import assert_module_dtype
 
 from diffusers import StableDiffusion3Pipeline
 
@@ -91,22 +92,6 @@ def record(request, **info):
     report = request.getfixturevalue("slow_report")
     report["_device"] = DEVICE
     report.setdefault(request.node.nodeid, {}).update(info)
-
-
-def keep_fp32(module, dtype):
-    keep = set(getattr(module, "_keep_in_fp32_modules", None) or []) if dtype == FP16 else set()
-    return keep | set(getattr(module, "_keep_in_fp32_modules_strict", None) or [])
-
-
-def assert_module_dtype(module, dtype, name):
-    keep = keep_fp32(module, dtype)
-    wrong = [
-        f"{tensor_name} ({tensor.dtype})"
-        for tensor_name, tensor in module.named_parameters()
-        if tensor.is_floating_point()
-        and tensor.dtype != (FP32 if keep and not keep.isdisjoint(tensor_name.split(".")) else dtype)
-    ]
-    assert not wrong, f"{name}: {len(wrong)} parameters not in {dtype}, e.g. {wrong[:3]}"
 
 
 def load(model, dtype):
