@@ -1,65 +1,84 @@
-# One entry point for the fork. PYTHON is the interpreter of the environment the fork is installed in.
+# One entry point for the fork. Every target acts on one upstream line: LINE (a folder of lines/; default in
+# fork.toml). PYTHON is the interpreter of the environment the fork is installed in; ENV=<name> picks one of the
+# line's test environments instead (lines/<LINE>/line.toml [environments], created by `make env`).
+LINE ?=
+ENV ?=
 PYTHON ?= python3
+ifneq ($(ENV),)
+PYTHON := build/envs/$(ENV)/bin/python
+endif
 # On a machine without torch, install this one (a CPU build on our CI machines). A torch already present is kept.
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
+export LINE
 
-.PHONY: install vendor patches check-patches test compare test-slow test-slow-tiny quality pr demo bench
+.PHONY: install env vendor patches check-patches test compare test-slow test-slow-tiny quality pr upstream-suite \
+	gpu-check demo bench
 
-## Set up: materialize src/diffusers, then install the fork editable with its test extras.
-install: vendor
+## Set up: materialize src/diffusers for LINE, then install the fork editable with its test extras.
+install: $(if $(ENV),env) vendor
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH)"
 	$(PYTHON) -m pip install -e ".[test]"
 
-## Fetch and verify the pinned upstream sdist, extract it into src/diffusers and apply patches/series.
-vendor:
-	$(PYTHON) utils/patchq.py vendor $(if $(FORCE),--force)
+## Create the test environment ENV of LINE (a virtualenv under build/envs/ that reuses this machine's torch).
+env:
+	python3 -m forktools.envs create $(ENV)
 
-## Re-export patches/ from the edited src/diffusers (TOPIC=NNNN-name.patch takes edits no patch owns yet,
+## Fetch and verify LINE's pinned sdist, extract it and apply its series into src/diffusers (UPTO=patch: only so far).
+vendor:
+	$(PYTHON) -m forktools.queue vendor $(if $(FORCE),--force) $(if $(UPTO),--upto $(UPTO))
+
+## Re-export the patches of the line src/diffusers holds (TOPIC=NNNN-name.patch takes edits no patch owns yet,
 ## or only FILES="src/diffusers/a.py ..." of them).
 patches:
-	$(PYTHON) utils/patchq.py export $(if $(TOPIC),--topic $(TOPIC)) $(if $(FILES),--files $(FILES))
+	$(PYTHON) -m forktools.queue export $(if $(TOPIC),--topic $(TOPIC)) $(if $(FILES),--files $(FILES))
 
-## Fail when src/diffusers holds an edit not exported to patches/, or the series is malformed.
+## Fail when src/diffusers holds an edit not exported to its line's patches, or the series is malformed.
 check-patches:
-	$(PYTHON) utils/patchq.py check
+	$(PYTHON) -m forktools.queue check
 
-## Fast, offline, CPU tests.
+## Fast, offline, CPU tests of the line src/diffusers holds.
 test:
 	$(PYTHON) -m pytest tests --ignore=tests/slow -q $(PYTEST_ARGS)
 
-## Dtype scenario matrix against pristine upstream and the fork; writes out/compare.md.
+## Dtype scenarios on every line x test environment, upstream and fork; writes out/compare.md.
 compare:
-	$(PYTHON) utils/compare.py
+	$(PYTHON) -m forktools.measure.compare
 
-## Slow GPU suite: SD3.5 Medium and Large in fp16, bf16 and fp32 (needs RUN_SLOW=1 semantics, a GPU and the weights).
+## Slow GPU suite: SD3.5 Medium and Large in fp16, bf16 and fp32 (needs a GPU and the weights; skips otherwise).
 test-slow:
 	RUN_SLOW=1 $(PYTHON) -m pytest tests/slow -rs -v $(PYTEST_ARGS)
 
 ## The same slow suite on CPU against tiny SD3.5-shaped stand-ins built offline; every case must run.
 STAND_INS ?= build/stand-ins
 test-slow-tiny:
-	$(PYTHON) utils/tiny_sd3.py $(STAND_INS)/sd35-medium --shape medium
-	$(PYTHON) utils/tiny_sd3.py $(STAND_INS)/sd35-large --shape large
+	$(PYTHON) -m forktools.standins $(STAND_INS)/sd35-medium --shape medium
+	$(PYTHON) -m forktools.standins $(STAND_INS)/sd35-large --shape large
 	RUN_SLOW=1 SD35_SLOW_ALLOW_CPU=1 SD35_SLOW_NO_SKIP=1 SD35_MEDIUM=$(STAND_INS)/sd35-medium \
 	SD35_LARGE=$(STAND_INS)/sd35-large SD35_SLOW_REPORT=out/sd35-slow-report-tiny.md \
 	$(PYTHON) -m pytest tests/slow -rs -v $(PYTEST_ARGS)
 
 ## Upstream's checks (ruff with upstream's config, `# Copied from` consistency) on the files the series touches.
 quality:
-	$(PYTHON) utils/quality.py
+	$(PYTHON) -m forktools.upstream.quality
 
-## The upstream pull request: pr/0001-*.patch (git am-able, source + upstream-style tests) and pr/PR.md.
-pr: out/compare.md
-	$(PYTHON) utils/make_pr.py --check
+## The line's upstream pull requests: pr/<line>/NN-*.patch (git am-able) and pr/<line>/NN-*.md.
+pr:
+	$(PYTHON) -m forktools.upstream.pr --check
 
-out/compare.md: patches/series $(wildcard patches/*.patch) tests/test_sd3_dtype.py utils/compare.py
-	$(PYTHON) utils/compare.py
+## Upstream's own SD3-family and loader tests, pristine vs fork (UPSTREAM=path of a huggingface/diffusers checkout).
+upstream-suite:
+	$(PYTHON) -m forktools.upstream.suite $(if $(UPSTREAM),--upstream $(UPSTREAM))
 
-## Run the example on the tiny offline stand-in in five precision setups: out/demo/contact-sheet.png + dtype tables.
+## Full-size SD3.5-shaped pipelines on a CUDA GPU (random weights), or the same steps at tiny size on CPU (TINY=1).
+gpu-check:
+	$(PYTHON) -m forktools.measure.gpu_check $(if $(TINY),--tiny)
+
+## The example on a tiny offline stand-in in five precision setups: out/demo/contact-sheet.png + dtype tables.
 demo:
-	$(PYTHON) examples/demo.py
+	$(PYTHON) -m forktools.standins $(STAND_INS)/sd35-demo --shape medium
+	$(PYTHON) examples/demo.py --model $(STAND_INS)/sd35-demo
 
 ## Benchmark (not a test): fork vs pristine upstream, fork/upstream ratios, fp8 text-encoder memory; out/bench.md.
 bench:
-	$(PYTHON) utils/bench.py --runs $(or $(RUNS),5)
+	$(PYTHON) -m forktools.measure.bench --runs $(or $(RUNS),5)

@@ -1,50 +1,58 @@
 """Packaging for the fork: installs the materialized `src/diffusers` as `diffusers==<upstream>+<label>`.
 
-The runtime requirements and optional extras are upstream's, read from the pinned sdist's metadata, so an upstream
-bump changes them with no edit here. Our `test` extra replaces upstream's (which pulls torchvision).
+Which line `src/diffusers` holds is read from its version stamp (`make vendor LINE=...` writes it). The runtime
+requirements and extras are that upstream release's, read from its sdist's metadata, so an upstream bump changes
+them with no edit here. Our `test` extra takes, from upstream's own extras, only what the fork's tests use (upstream's
+`test` extra pulls torchvision, which breaks `import transformers` beside a CPU torch).
 """
 
+import re
 import sys
-import tomllib
 from email.parser import Parser
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from setuptools import find_packages, setup
 
 
 ROOT = Path(__file__).resolve().parent
-with open(ROOT / "upstream.toml", "rb") as f:
-    PIN = tomllib.load(f)
-NAME, VERSION = PIN["upstream"]["name"], PIN["upstream"]["version"]
-PKG_INFO = ROOT / "build" / "upstream" / f"{NAME}-{VERSION}" / "PKG-INFO"
+INIT = ROOT / "src" / "diffusers" / "__init__.py"
+# The fork's `test` extra: {upstream extra: [distributions taken from it]}.
+TEST_EXTRA = {
+    "test": ["parameterized", "pytest", "sentencepiece", "transformers"],
+    "torch": ["accelerate"],
+    "quality": ["ruff"],
+}
 
-if not (ROOT / "src" / "diffusers" / "__init__.py").is_file() or not PKG_INFO.is_file():
+version = re.search(r'^__version__ = "(.+)"$', INIT.read_text(encoding="utf-8"), re.M) if INIT.is_file() else None
+upstream_version = version.group(1).split("+")[0] if version else None
+PKG_INFO = ROOT / "build" / "upstream" / f"diffusers-{upstream_version}" / "PKG-INFO"
+if version is None or not PKG_INFO.is_file():
     sys.exit("src/diffusers is not materialized yet: run `make install` (or `make vendor`, then pip install -e .)")
 
 metadata = Parser().parsestr(PKG_INFO.read_text(encoding="utf-8"))
 install_requires, extras = [], {}
-for requirement in metadata.get_all("Requires-Dist") or []:
-    spec, _, marker = requirement.partition(";")
-    if "extra ==" in marker:
-        extra = marker.split("extra ==")[1].strip().strip("\"'")
-        extras.setdefault(extra, []).append(spec.strip())
-    else:
-        install_requires.append(requirement.strip())
+for text in metadata.get_all("Requires-Dist") or []:
+    requirement = Requirement(text)
+    if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+        install_requires.append(text)
+        continue
+    for extra in metadata.get_all("Provides-Extra") or []:
+        if requirement.marker.evaluate({"extra": extra}):
+            extras.setdefault(extra, []).append(requirement)
+    requirement.marker = None  # setuptools adds the extra's own marker
 
-# Upstream's `test` and `dev` extras pull torchvision, which breaks `import transformers` beside a CPU torch.
-extras.pop("dev", None)
-extras["test"] = [
-    "accelerate>=0.31.0",
-    "pytest",
-    "ruff==0.9.10",
-    "sentencepiece>=0.1.91,!=0.1.92",
-    "tokenizers",
-    "transformers>=4.41.2",
+extras_require = {name: [str(r) for r in reqs] for name, reqs in extras.items() if name not in ("test", "dev")}
+extras_require["test"] = [
+    str(requirement)
+    for extra, wanted in TEST_EXTRA.items()
+    for requirement in extras.get(extra, [])
+    if requirement.name in wanted
 ]
 
 setup(
-    name=NAME,
-    version=f"{VERSION}+{PIN['fork']['local_label']}",
+    name="diffusers",
+    version=version.group(1),
     description="diffusers with SD3-family mixed-precision fixes (patched fork)",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -55,6 +63,6 @@ setup(
     package_data={"diffusers": ["py.typed", "utils/model_card_template.md"]},
     python_requires=metadata.get("Requires-Python", ">=3.11.0"),
     install_requires=install_requires,
-    extras_require=extras,
+    extras_require=extras_require,
     entry_points={"console_scripts": ["diffusers-cli=diffusers.commands.diffusers_cli:main"]},
 )

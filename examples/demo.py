@@ -1,19 +1,18 @@
 #!/usr/bin/env python3
-"""`make demo`: run examples/sd35_generate.py on the tiny offline stand-in in several precision setups and write one
-contact sheet (PNG, a caption per setup) and the dtype tables each run printed.
+"""`make demo`: run examples/sd35_generate.py on one pipeline in several precision setups and write one contact sheet
+(PNG, a caption per setup) and the dtype tables each run printed.
 
-    python examples/demo.py [--out out/demo]
+    python examples/demo.py --model FOLDER_OR_HUB_ID [--out out/demo] [--steps 8] [--size 32]
+
+`make demo` runs it on a tiny offline stand-in (`python -m forktools.standins FOLDER --shape medium`).
 """
 
 import argparse
 import os
 import sys
 
+import sd35_generate
 from PIL import Image, ImageDraw
-
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sd35_generate  # noqa: E402
 
 
 SETUPS = {
@@ -28,15 +27,18 @@ TILE = 160
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="hub id or local folder of an SD3 / SD3.5 pipeline")
     parser.add_argument("--out", default=os.path.join("out", "demo"))
     parser.add_argument("--steps", default="8")
+    parser.add_argument("--size", default="32", help="image height and width (default: 32, for a tiny stand-in)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     tiles, tables = [], []
     for caption, options in SETUPS.items():
         slug = caption.replace(" ", "-").replace(",", "")
         lines = []
-        argv = [*options, "--steps", args.steps, "--out", os.path.join(args.out, f"{slug}.png")]
+        argv = ["--model", args.model, *options, "--steps", args.steps, "--size", args.size]
+        argv += ["--out", os.path.join(args.out, f"{slug}.png")]
         image, seen = sd35_generate.run(sd35_generate.build_parser().parse_args(argv), log=lines.append)
         tables.append(f"## {caption}\n\n`python examples/sd35_generate.py {' '.join(argv)}`\n\n" + "\n".join(lines))
         tiles.append((caption, image, seen))
@@ -53,7 +55,7 @@ def main(argv=None):
     sheet_path = os.path.join(args.out, "contact-sheet.png")
     sheet.save(sheet_path)
     with open(os.path.join(args.out, "dtype-tables.md"), "w") as f:
-        f.write("# Demo: SD3.5 precision setups on the tiny offline stand-in\n\n" + "\n\n".join(tables) + "\n")
+        f.write(f"# Demo: SD3.5 precision setups on {args.model}\n\n" + "\n\n".join(tables) + "\n")
     print(f"wrote {sheet_path} and {os.path.join(args.out, 'dtype-tables.md')}")
     return 0
 

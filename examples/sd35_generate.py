@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Generate an image with Stable Diffusion 3.5 in the precision you choose.
 
-With no --model, a tiny random-weight SD3.5-Medium-shaped stand-in is built offline (its images are noise: it shows
-that every precision setup runs). On a GPU box, point --model at stabilityai/stable-diffusion-3.5-medium or -large
-(or a local copy).
+Point --model at stabilityai/stable-diffusion-3.5-medium, -large or -large-turbo, or at a local copy. Offline, a
+tiny random-weight stand-in made with `python -m forktools.standins FOLDER --shape medium` works too (its images are
+noise: it shows that every precision setup runs; `make demo` does this).
 
 The script prints the dtype each component was loaded in and the dtype of the embeddings and latents handed to the
 transformer, shows the denoising progress bar and saves a PNG.
@@ -16,14 +16,8 @@ import os
 import sys
 
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 COMPONENTS = ("text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae")
-DEFAULT_STAND_IN = os.path.join(
-    os.environ.get("FORK_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "diffusers-fork"),
-    "stand-ins",
-    "sd35-medium-tiny",
-)
 
 
 class UsageError(Exception):
@@ -42,14 +36,14 @@ def build_parser():
         epilog="Example (GPU): python examples/sd35_generate.py --model stabilityai/stable-diffusion-3.5-large "
         '--dtype bf16 --steps 28 --guidance 3.5 --prompt "a red fox in snow" --out fox.png',
     )
-    parser.add_argument("--model", help="hub id or local folder (default: the tiny offline stand-in)")
+    parser.add_argument("--model", required=True, help="hub id or local folder of an SD3 / SD3.5 pipeline")
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="pipeline dtype (default: none given, i.e. fp32)")
     parser.add_argument("--t5-dtype", choices=sorted(DTYPES), help="override for T5-XXL (text_encoder_3)")
     parser.add_argument("--clip-dtype", choices=sorted(DTYPES), help="override for both CLIP text encoders")
     parser.add_argument("--prompt", default="a photo of an astronaut riding a horse on the moon")
     parser.add_argument("--steps", type=int, default=28, help="denoising steps (default: 28)")
     parser.add_argument("--guidance", type=float, default=4.5, help="guidance scale (default: 4.5)")
-    parser.add_argument("--size", type=int, help="image height and width (default: 1024, or 32 for the stand-in)")
+    parser.add_argument("--size", type=int, default=1024, help="image height and width (default: 1024)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--offload", action="store_true", help="model CPU offload (GPU box with little memory)")
     parser.add_argument("--out", default=os.path.join("out", "sd35.png"), help="PNG to write (default: out/sd35.png)")
@@ -58,21 +52,14 @@ def build_parser():
 
 def resolve_model(model):
     """The folder or hub id to load, after checking what can be checked without the network."""
-    if model is None:
-        if not os.path.isfile(os.path.join(DEFAULT_STAND_IN, "model_index.json")):
-            sys.path.insert(0, os.path.join(os.path.dirname(HERE), "utils"))
-            import tiny_sd3
-
-            tiny_sd3.save_pipeline(DEFAULT_STAND_IN, shape="medium")
-        return DEFAULT_STAND_IN, True
     if os.path.isdir(model):
         if not os.path.isfile(os.path.join(model, "model_index.json")):
             raise UsageError(f"{model} is not a diffusers pipeline folder (no model_index.json)")
-        return model, False
+        return model
     looks_like_hub_id = model.count("/") == 1 and not model.startswith((".", "/", "~")) and not os.path.exists(model)
     if not looks_like_hub_id:
         raise UsageError(f"no such folder: {model}")
-    return model, False
+    return model
 
 
 def dtype_request(args):
@@ -102,7 +89,7 @@ def module_dtypes(module):
 
 
 def run(args, log=print):
-    model, stand_in = resolve_model(args.model)
+    model = resolve_model(args.model)
     import torch
 
     from diffusers import StableDiffusion3Pipeline
@@ -113,8 +100,8 @@ def run(args, log=print):
     if args.offload and device == "cuda":
         pipe.enable_model_cpu_offload()
     else:
-        # torch runs the stand-in's ops in fp16 on CPU, so diffusers' "fp16 cannot run on cpu" warning is moot there.
-        pipe.to(device, silence_dtype_warnings=stand_in)
+        # Recent torch runs fp16 on CPU too, so diffusers' "fp16 cannot run on cpu" warning is moot.
+        pipe.to(device, silence_dtype_warnings=True)
 
     seen = {}
 
@@ -124,7 +111,7 @@ def run(args, log=print):
         seen.setdefault("pooled_prompt_embeds", kwargs["pooled_projections"].dtype)
 
     pipe.transformer.register_forward_pre_hook(spy, with_kwargs=True)
-    log(f"model: {model}{' (tiny offline stand-in)' if stand_in else ''}, device: {device}")
+    log(f"model: {model}, device: {device}")
     log(f"requested dtype: {request if request is not None else 'none (pipeline default)'}")
     log("| component | class | loaded dtype(s) |")
     log("| --- | --- | --- |")
@@ -133,13 +120,12 @@ def run(args, log=print):
         if module is not None:
             log(f"| {name} | {module.__class__.__name__} | {', '.join(module_dtypes(module))} |")
 
-    size = args.size or (32 if stand_in else 1024)
     image = pipe(
         args.prompt,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
-        height=size,
-        width=size,
+        height=args.size,
+        width=args.size,
         generator=torch.Generator("cpu").manual_seed(args.seed),
     ).images[0]
     log("| handed to the transformer | dtype |")

@@ -9,7 +9,7 @@ Runs only with `RUN_SLOW=1` and an accelerator (CUDA, XPU or MPS). Model locatio
 Other knobs: `SD35_STEPS` (default 4), `SD35_SIZE` (default 512; 32 on CPU), `SD35_SLOW_REPORT` (report path,
 default out/sd35-slow-report.md). `SD35_SLOW_ALLOW_CPU=1` lets the CPU stand in for the accelerator, and is honoured
 only when every model location is a local folder: that is how `make test-slow-tiny` rehearses this suite on the tiny
-stand-ins built by utils/tiny_sd3.py.
+stand-ins built by utils/standins.py.
 
 Cross-precision agreement is the Pearson correlation of the pixels of the half-precision image and the fp32 image of
 the same seed. It must be at least `MIN_CORRELATION` and beat, by `MIN_MARGIN`, the correlation of two fp32 images of
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from tiny_sd3 import assert_module_dtype
 
 from diffusers import StableDiffusion3Pipeline
+from tests.checks import assert_module_dtype
 
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32

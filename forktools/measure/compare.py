@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Runs the dtype scenario matrix (tests/test_sd3_dtype.py) against pristine upstream and against the fork, each in
 its own pytest process, and writes a markdown before/after table.
 
-    python utils/compare.py [--out out/compare.md]
+    python -m forktools.measure.compare [--out out/compare.md]
 
 Upstream is the pristine sdist tree `make vendor` extracts into build/upstream/ (put first on PYTHONPATH, so it
 shadows the editable fork); the fork is the installed, patched `src/diffusers`.
@@ -16,8 +15,11 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCENARIOS = os.path.join("tests", "test_sd3_dtype.py")
+from ..lines import ROOT, select
+from ..queue import Queue
+
+
+SCENARIOS = os.path.join("tests", "contract", "test_sd3_dtype.py")
 
 
 def run_side(pythonpath=None):
@@ -60,10 +62,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "compare.md"))
     args = parser.parse_args()
-    sys.path.insert(0, os.path.join(ROOT, "utils"))
-    import patchq
-
-    pristine = str(patchq.Queue(ROOT).upstream_dir / "src")
+    pristine = str(Queue(select(materialized_first=True)).upstream_dir / "src")
     if not os.path.isdir(os.path.join(pristine, "diffusers")):
         sys.exit(f"no pristine upstream tree in {pristine}: run `make vendor` first")
     upstream, fork = run_side(pristine), run_side()

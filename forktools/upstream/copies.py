@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Checks that every `# Copied from diffusers.<path>[ with A->B, C->D]` block matches its source.
 
-    python utils/check_copies.py [--root src] [--fix] [FILE ...]
+    python -m forktools.upstream.copies [--root src] [--fix] [FILE ...]
 
 With FILEs (paths of modules inside the package), only the markers in those files and the markers anywhere in the
 tree whose source lies in those files are checked; without, every marker in the tree is. A block is the marker's

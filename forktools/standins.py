@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""Tiny, offline stand-ins for Stable Diffusion 3 / 3.5 pipelines (random weights, no hub access).
+"""Offline stand-ins for Stable Diffusion 3 / 3.5 pipelines (random weights, no hub access).
 
 Each stand-in is a real `StableDiffusion3Pipeline` saved in diffusers format, with every component stored in a
 chosen dtype. The default layout is the one of the real SD3.5 repositories (text encoders fp16, transformer bf16,
@@ -10,7 +9,7 @@ VAE fp32; see ../shared/reference/sd35-checkpoints.md). Shapes:
 - `large`: SD3.5-Large-shaped (`qk_norm="rms_norm"`, no dual attention), scaled down.
 - `bench`: SD3.5-Medium-shaped and large enough to time on a CPU (make bench).
 
-    python utils/tiny_sd3.py OUT_DIR [--shape tiny|medium|large]
+    python -m forktools.standins OUT_DIR [--shape tiny|medium|large|bench]
 """
 
 import argparse
@@ -172,21 +171,6 @@ def make_components(shape="tiny", seed=0):
         "image_encoder": None,
         "feature_extractor": None,
     }
-
-
-def assert_module_dtype(module, dtype, name):
-    """
-    Assert that every floating parameter and buffer of `module` is in `dtype`, apart from the modules transformers
-    keeps in float32 (`_keep_in_fp32_modules` when `dtype` is float16, `_keep_in_fp32_modules_strict` always).
-    """
-    keep = set(getattr(module, "_keep_in_fp32_modules", None) or []) if dtype == torch.float16 else set()
-    keep |= set(getattr(module, "_keep_in_fp32_modules_strict", None) or [])
-    wrong = []
-    for tensor_name, tensor in [*module.named_parameters(), *module.named_buffers()]:
-        expected = torch.float32 if keep and not keep.isdisjoint(tensor_name.split(".")) else dtype
-        if tensor.is_floating_point() and tensor.dtype != expected:
-            wrong.append(f"{name}.{tensor_name} is {tensor.dtype}, expected {expected}")
-    assert not wrong, f"{wrong[0]} ({len(wrong)} tensors not as expected)"
 
 
 def save_pipeline(path, shape="tiny", layout=None, seed=0):

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
-import tiny_sd3
+from forktools import standins
 from diffusers import StableDiffusion3Pipeline
 
 
@@ -20,7 +20,7 @@ def stored_dtypes(folder):
 
 
 def test_fixture_is_stored_in_the_sd35_layout(sd35_repo):
-    for name in tiny_sd3.TEXT_ENCODERS:
+    for name in standins.TEXT_ENCODERS:
         assert stored_dtypes(os.path.join(sd35_repo, name)) == {"F16"}, name
     assert stored_dtypes(os.path.join(sd35_repo, "transformer")) == {"BF16"}
     assert stored_dtypes(os.path.join(sd35_repo, "vae")) == {"F32"}

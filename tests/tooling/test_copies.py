@@ -1,9 +1,9 @@
-"""utils/check_copies.py on a small synthetic `diffusers` package: one copy in sync, one drifted."""
+"""forktools.upstream.copies on a small synthetic `diffusers` package: one copy in sync, one drifted."""
 
 import io
 import textwrap
 
-import check_copies
+from forktools.upstream import copies as check_copies
 
 
 SOURCE = """

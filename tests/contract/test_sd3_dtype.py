@@ -13,8 +13,7 @@ import torch
 from safetensors import safe_open
 from transformers import CLIPTextModelWithProjection
 
-import tiny_sd3
-from tiny_sd3 import assert_module_dtype
+from forktools import standins
 from diffusers import (
     SD3ControlNetModel,
     StableDiffusion3ControlNetInpaintingPipeline,
@@ -25,18 +24,19 @@ from diffusers import (
     StableDiffusion3PAGPipeline,
     StableDiffusion3Pipeline,
 )
+from tests.checks import assert_module_dtype
 
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
 PROMPT = "a photo of a cat"
-TEXT_ENCODERS = tiny_sd3.TEXT_ENCODERS
+TEXT_ENCODERS = standins.TEXT_ENCODERS
 
 
 @pytest.fixture(scope="module")
 def fp32_repo(tmp_path_factory):
     """The same tiny pipeline with every component stored in float32."""
-    layout = dict.fromkeys(tiny_sd3.SD35_LAYOUT, FP32)
-    return tiny_sd3.save_pipeline(str(tmp_path_factory.mktemp("sd3-fp32")), layout=layout)
+    layout = dict.fromkeys(standins.SD35_LAYOUT, FP32)
+    return standins.save_pipeline(str(tmp_path_factory.mktemp("sd3-fp32")), layout=layout)
 
 
 def encode(pipe, **kwargs):

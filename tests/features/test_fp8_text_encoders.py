@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-import tiny_sd3
+from forktools import standins
 from diffusers import StableDiffusion3Pipeline
 from diffusers.hooks import apply_layerwise_casting
 
@@ -26,14 +26,14 @@ def cosine(a, b):
 def pipes(sd35_repo):
     reference = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16)
     pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16)
-    for name in tiny_sd3.TEXT_ENCODERS:
+    for name in standins.TEXT_ENCODERS:
         apply_layerwise_casting(getattr(pipe, name), storage_dtype=FP8, compute_dtype=BF16)
     return reference, pipe
 
 
 def test_fp8_text_encoders_halve_weight_bytes_and_stay_close(pipes):
     reference, pipe = pipes
-    for name in tiny_sd3.TEXT_ENCODERS:
+    for name in standins.TEXT_ENCODERS:
         ratio = weight_bytes(getattr(pipe, name)) / weight_bytes(getattr(reference, name))
         assert ratio <= 0.55, f"{name}: fp8 weights take {ratio:.3f} of the bf16 bytes"
     expected = reference.encode_prompt("a photo of a cat", None, None, do_classifier_free_guidance=True)

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """`make pr`: the upstream pull request, as one `git am`-able patch plus its description.
 
-    python utils/make_pr.py [--out pr]      write pr/0001-<subject>.patch and pr/PR.md
-    python utils/make_pr.py --check [--out DIR]
+    python -m forktools.upstream.pr [--out pr]      write pr/0001-<subject>.patch and pr/PR.md
+    python -m forktools.upstream.pr --check [--out DIR]
                                             also apply the patch with `git apply --check` to a fresh pristine tree
 
 The patch is made in a scratch git repository laid out like upstream's (the pristine sdist: `src/diffusers`,
@@ -22,10 +21,8 @@ import tempfile
 import textwrap
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "utils"))
-
-import patchq  # noqa: E402
+from .. import queue as patchq
+from ..lines import ROOT, select
 
 
 ISSUE = "https://github.com/huggingface/diffusers/issues/11117"
@@ -89,7 +86,7 @@ def commit_message(queue, names):
 
 
 def build_patch(out):
-    queue = patchq.Queue(ROOT)
+    queue = patchq.Queue(select(materialized_first=True))
     names = forwarded_patches(queue)
     with tempfile.TemporaryDirectory() as tmp:
         repo = os.path.join(tmp, "diffusers")
@@ -121,7 +118,7 @@ def build_patch(out):
 
 def check_applies(patch):
     """`git apply --check` the exported patch on a fresh pristine tree laid out like upstream's repository."""
-    queue = patchq.Queue(ROOT)
+    queue = patchq.Queue(select(materialized_first=True))
     with tempfile.TemporaryDirectory() as tmp:
         repo = os.path.join(tmp, "diffusers")
         pristine_repo(queue, repo)

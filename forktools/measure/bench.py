@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """`make bench`: the fork against pristine upstream on an SD3.5-shaped random-weight pipeline, on CPU.
 
-    python utils/bench.py [--runs 3] [--out out/bench.md]
+    python -m forktools.measure.bench [--runs 3] [--out out/bench.md]
 
 Each run is a fresh process, alternating upstream (pristine sdist tree first on PYTHONPATH) and the fork, for each
 uniform dtype upstream supports (bf16, fp32), on one CPU thread. A run measures the best of 3 `from_pretrained`
@@ -22,10 +21,12 @@ import sys
 import time
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "utils"))
+from ..lines import ROOT, select
+from ..queue import Queue
+from ..standins import TEXT_ENCODERS, save_pipeline
+
+
 PROMPT = "a photo of an astronaut riding a horse on the moon"
-TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 # bf16 weight bytes of the real SD3.5 text encoders (../shared/reference/sd35-checkpoints.md: stored as fp16).
 REAL_TEXT_ENCODER_BYTES = {"text_encoder": 0.247e9, "text_encoder_2": 1.39e9, "text_encoder_3": 9.52e9}
 
@@ -62,7 +63,7 @@ def run_side(side, repo, dtype_name, pristine):
     env = dict(os.environ)
     if side == "upstream":
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [pristine, env.get("PYTHONPATH")]))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", repo, dtype_name]
+    cmd = [sys.executable, "-m", "forktools.measure.bench", "--worker", repo, dtype_name]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"{side} {dtype_name} run failed:\n{proc.stderr[-2000:]}")
@@ -116,17 +117,14 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench.md"))
     args = parser.parse_args()
 
-    import patchq
-    import tiny_sd3
-
-    queue = patchq.Queue(ROOT)
-    pristine = str(queue.upstream_dir / "src")
+    queue = Queue(select(materialized_first=True))
+    pristine = str(queue.ensure_pristine().parent)
     repo = os.path.join(ROOT, "build", "stand-ins", "sd35-bench")
     if not os.path.isfile(os.path.join(repo, "model_index.json")):
-        tiny_sd3.save_pipeline(repo, shape="bench")
+        save_pipeline(repo, shape="bench")
 
     lines = [
-        f"Fork vs upstream diffusers {queue.version}, SD3.5-Medium-shaped random-weight pipeline (utils/tiny_sd3.py "
+        f"Fork vs upstream diffusers {queue.version}, SD3.5-Medium-shaped random-weight pipeline (forktools.standins "
         f"shape `bench`), CPU ({os.cpu_count()} cores), {args.runs} fresh processes per side and dtype.",
         "",
         "| dtype | metric | upstream median | fork median | ratio (median) | ratio (min) |",

@@ -4,14 +4,17 @@ import os
 import subprocess
 import sys
 
-import make_pr
-import patchq
+from forktools.upstream import pr as make_pr
+from forktools import queue as patchq
 
 
 def test_pr_patch_applies_to_pristine_upstream(tmp_path):
     out = tmp_path / "pr"
     proc = subprocess.run(
-        [sys.executable, make_pr.__file__, "--check", "--out", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "forktools.upstream.pr", "--check", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=make_pr.ROOT,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "applies to pristine diffusers" in proc.stdout
@@ -19,7 +22,7 @@ def test_pr_patch_applies_to_pristine_upstream(tmp_path):
     assert len(patches) == 1 and patches[0].startswith("0001-")
     text = (out / patches[0]).read_text()
     assert text.startswith("From ") and "\nSubject: [PATCH] " in text
-    queue = patchq.Queue(make_pr.ROOT)
+    queue = patchq.Queue(make_pr.select(materialized_first=True))
     for name in make_pr.forwarded_patches(queue):
         for rel in patchq.files_in_diff(queue.read_patch(name)[1]):
             assert f"diff --git a/src/diffusers/{rel} b/src/diffusers/{rel}" in text
