@@ -10,7 +10,6 @@ which line and which patches of its series.
 
 import json
 import os
-import re
 import tomllib
 from pathlib import Path
 
@@ -93,19 +92,14 @@ def names(root=ROOT):
 
 
 def materialized(root=ROOT):
-    """What `src/diffusers` holds: {"line": name, "applied": [patch, ...]}, or None when nothing is materialized."""
+    """
+    What `src/diffusers` holds: {"line": name, "applied": [patch, ...], "files": {file: sha256}} as `make vendor`
+    or `make patches` last recorded it, or None when nothing is materialized (or with no record of how).
+    """
     state = Path(root) / "src" / ".applied"
-    init = Path(root) / "src" / PACKAGE / "__init__.py"
-    if not init.is_file():
+    if not (Path(root) / "src" / PACKAGE / "__init__.py").is_file() or not state.is_file():
         return None
-    if state.is_file():
-        return json.loads(state.read_text())
-    # A tree materialized before `src/.applied` existed: tell the line by its version stamp.
-    match = re.search(r'^__version__ = "([^"+]+)\+', init.read_text(encoding="utf-8"), re.M)
-    for name in names(root):
-        if match and Line(name, root).version == match.group(1):
-            return {"line": name, "applied": Line(name, root).series()}
-    return None
+    return json.loads(state.read_text())
 
 
 def select(name=None, root=ROOT, materialized_first=False):

@@ -105,9 +105,7 @@ class Queue:
 
     def edited(self):
         """Files of src/diffusers edited since it was last materialized or exported."""
-        recorded = self.state().get("files")
-        if recorded is None:
-            return ["(no record of the materialized files)"]
+        recorded = self.state()["files"]
         changed = set(self.changed_files()) | set(recorded)
         return sorted(rel for rel in changed if content_hash(self.work_bytes(rel)) != recorded.get(rel))
 
@@ -256,12 +254,17 @@ class Queue:
         Every applied patch computed from the working tree: ({patch: text}, unowned changed files, dropped files).
 
         A file's changes go to the last patch in `names` that touches it; the patches before it keep their share,
-        recomputed from the staged series. `give` ({patch: [file, ...]}) hands files that no patch touches yet to a
-        patch of `names`.
+        recomputed from the staged series. `give` ({patch: [file, ...]}) hands files to a patch: to a patch of
+        `names`, files that no patch touches yet; to a new patch (appended to `names`), any files, whose edits since
+        the applied patches then go to it.
         """
-        before, _ = self.stages(names)
+        before, after = self.stages(names)
+        names = list(names)
         for name, rels in (give or {}).items():
-            before[name].update({rel: self.baseline(rel) for rel in rels})
+            if name not in names:
+                names.append(name)
+                before[name] = {}
+            before[name].update({rel: after[rel] if rel in after else self.baseline(rel) for rel in rels})
         changed = set(self.changed_files())
         chains = {}
         for name in names:
@@ -269,7 +272,7 @@ class Queue:
                 chains.setdefault(rel, []).append(name)
         rendered, dropped = {}, []
         for name in names:
-            header, _ = self.read_patch(name)
+            header = self.read_patch(name)[0] if (self.patches / name).is_file() else NEW_PATCH_HEADER
             body = []
             for rel in sorted(before[name]):
                 chain = chains[rel]
@@ -340,39 +343,50 @@ class Queue:
         return staged
 
     def export(self, topic=None, files=None):
+        """
+        Write every applied patch from src/diffusers. `topic` names the patch that takes edits no patch owns yet: an
+        applied patch takes edited files no patch touches; a new patch, appended after the last applied one, takes
+        every file edited since the last vendor or export (as in `quilt new`). `files` limits what `topic` takes.
+        """
         names = self.applied()
+        series = self.series()
         _, unowned, _ = self.render(names)
-        if topic and files:
-            wanted = {f.removeprefix(PKG_PREFIX) for f in files}
-            if wanted - set(unowned):
+        give = None
+        if topic:
+            if not topic.endswith(".patch") or "/" in topic:
+                raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
+            if topic in series and topic not in names:
+                raise PatchQueueError(f"{topic} is not applied in src/{PACKAGE}: `make vendor` the whole series first")
+            candidates = unowned if topic in series else self.edited()
+            wanted = sorted({f.removeprefix(PKG_PREFIX) for f in files}) if files else candidates
+            if set(wanted) - set(candidates):
                 raise PatchQueueError(
-                    "not edited, or already owned by a patch: "
-                    + ", ".join(PKG_PREFIX + f for f in sorted(wanted - set(unowned)))
+                    (
+                        "not edited, or already owned by a patch: "
+                        if topic in series
+                        else "not edited since the last vendor or export: "
+                    )
+                    + ", ".join(PKG_PREFIX + f for f in sorted(set(wanted) - set(candidates)))
                 )
-            unowned, others = sorted(wanted), sorted(set(unowned) - wanted)
-            if others:
-                print(f"note: left unexported (no patch owns them yet): {', '.join(PKG_PREFIX + f for f in others)}")
-        if unowned and not topic:
+            if not wanted:
+                raise PatchQueueError(f"nothing for {topic} to take: no file was edited since the last export")
+            give = {topic: wanted}
+            left = sorted(set(unowned) - set(wanted))
+            if left:
+                print(f"note: left unexported (no patch owns them yet): {', '.join(PKG_PREFIX + f for f in left)}")
+            unowned = []
+        if unowned:
             raise PatchQueueError(
                 "edited files that no patch owns: "
                 + ", ".join(PKG_PREFIX + rel for rel in unowned)
                 + "; give them to a patch with `make patches TOPIC=NNNN-topic.patch`"
             )
-        series = self.series()
-        new_patch = None
-        if unowned:
-            if not topic.endswith(".patch") or "/" in topic:
-                raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
-            if topic in series and topic not in names:
-                raise PatchQueueError(f"{topic} is not applied in src/{PACKAGE}: `make vendor` the whole series first")
-            if topic not in series:
-                # A new patch goes right after the last applied one, with a header template to fill in.
-                new_patch = topic
-        give = {topic: unowned} if unowned and not new_patch else None
         rendered, _, dropped = self.render(names, give=give)
-        if new_patch:
-            rendered[new_patch] = NEW_PATCH_HEADER + "".join(self.diff(rel) for rel in unowned)
-            series.insert(series.index(names[-1]) + 1 if names else len(series), new_patch)
+        applied = list(names)
+        if topic and topic not in series:
+            # A new patch goes right after the last applied one, with a header template to fill in.
+            series.insert(series.index(names[-1]) + 1 if names else len(series), topic)
+            applied.append(topic)
         self.patches.mkdir(parents=True, exist_ok=True)
         for name, text in rendered.items():
             path = self.patches / name
@@ -381,7 +395,7 @@ class Queue:
                 tmp.write_text(text, encoding="utf-8")
                 os.replace(tmp, path)
         self.series_file.write_text("".join(f"{name}\n" for name in series))
-        self.save_state(names + [new_patch] if new_patch else names)
+        self.save_state(applied)
         return series, dropped
 
     def problems(self):

@@ -1,6 +1,29 @@
-"""Assertions shared by the fast and the slow tests."""
+"""Helpers shared by the fast and the slow tests, on every line of the fork."""
 
 import torch
+from packaging import version
+
+import diffusers
+
+
+# diffusers 0.40 renamed `torch_dtype` to `dtype` (the old name still works there, with a deprecation warning).
+DTYPE_KWARG = "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+NO_DTYPE = object()
+
+
+def load(cls, location, dtype=NO_DTYPE, **kwargs):
+    """`cls.from_pretrained(location, dtype=dtype, **kwargs)` with the dtype keyword of the installed diffusers."""
+    if dtype is not NO_DTYPE:
+        kwargs[DTYPE_KWARG] = dtype
+    return cls.from_pretrained(location, **kwargs)
+
+
+def transformers_load(cls, location, dtype):
+    """A plain transformers `from_pretrained` in `dtype`, with the keyword the installed transformers takes."""
+    import transformers
+
+    keyword = "dtype" if version.parse(transformers.__version__).release >= (4, 56) else "torch_dtype"
+    return cls.from_pretrained(location, **{keyword: dtype})
 
 
 def assert_module_dtype(module, dtype, name):
@@ -16,3 +39,15 @@ def assert_module_dtype(module, dtype, name):
         if tensor.is_floating_point() and tensor.dtype != expected:
             wrong.append(f"{name}.{tensor_name} is {tensor.dtype}, expected {expected}")
     assert not wrong, f"{wrong[0]} ({len(wrong)} tensors not as expected)"
+
+
+def assert_same_tensors(got, expected, what):
+    """Assert that two modules hold the same parameters and buffers (non-persistent ones too): names, dtypes, values."""
+    got_tensors = dict([*got.named_parameters(), *got.named_buffers()])
+    expected_tensors = dict([*expected.named_parameters(), *expected.named_buffers()])
+    assert sorted(got_tensors) == sorted(expected_tensors), what
+    for name, tensor in expected_tensors.items():
+        assert got_tensors[name].dtype == tensor.dtype, (
+            f"{what}: {name} is {got_tensors[name].dtype}, not {tensor.dtype}"
+        )
+        assert torch.equal(got_tensors[name], tensor), f"{what}: {name} differs in value"

@@ -1,6 +1,7 @@
-"""The SD3 precision contract (patches 0001 and 0002), on tiny offline pipelines stored in the SD3.5 dtype layout.
+"""The SD3 precision contract, on tiny offline pipelines stored in the SD3.5 dtype layout: every text encoder follows
+the pipeline's dtype at load time, and `encode_prompt` hands the transformer one dtype at encode time.
 
-Every test here fails on pristine upstream diffusers 0.42.1 (see `make compare`).
+The scenario matrix of `make compare`: every test here fails on pristine upstream (on one line or another).
 """
 
 import glob
@@ -24,7 +25,7 @@ from diffusers import (
     StableDiffusion3PAGPipeline,
     StableDiffusion3Pipeline,
 )
-from tests.checks import assert_module_dtype
+from tests.checks import assert_module_dtype, load
 
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
@@ -60,7 +61,7 @@ def generate(pipe, **kwargs):
 
 def components(repo, layout):
     """Components of the tiny pipeline at `repo`, each loaded in `layout[name]` (float32 when not named)."""
-    pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=dict(layout, default=FP32))
+    pipe = load(StableDiffusion3Pipeline, repo, dict(layout, default=FP32))
     return dict(pipe.components)
 
 
@@ -87,9 +88,9 @@ def legacy_clip_loader(monkeypatch):
 @pytest.mark.parametrize(
     "dtype,stored", [(BF16, "sd35"), (FP32, "sd35"), (FP16, "fp32")], ids=["bf16", "fp32", "fp16"]
 )
-def test_issue_11117_legacy_loader_is_reconciled(legacy_clip_loader, sd35_repo, fp32_repo, dtype, stored):
+def test_issue_11117_legacy_loader_is_repaired(legacy_clip_loader, sd35_repo, fp32_repo, dtype, stored):
     repo = sd35_repo if stored == "sd35" else fp32_repo
-    pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=dtype)
+    pipe = load(StableDiffusion3Pipeline, repo, dtype)
     generate(pipe)
     for name in TEXT_ENCODERS:
         assert_module_dtype(getattr(pipe, name), dtype, name)
@@ -97,7 +98,7 @@ def test_issue_11117_legacy_loader_is_reconciled(legacy_clip_loader, sd35_repo, 
 
 
 def test_default_load_without_dtype_follows_diffusers_fp32(sd35_repo):
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo)
+    pipe = load(StableDiffusion3Pipeline, sd35_repo)
     generate(pipe)
     for name in (*TEXT_ENCODERS, "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), FP32, name)
@@ -114,7 +115,7 @@ def test_default_load_without_dtype_follows_diffusers_fp32(sd35_repo):
     ids=["t5-fp32-rest-bf16", "text-encoders-fp32-transformer-bf16", "clip-fp16-t5-fp32-transformer-bf16"],
 )
 def test_dtype_dict(sd35_repo, layout):
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=layout)
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, layout)
     generate(pipe)
     for name in (*TEXT_ENCODERS, "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), layout.get(name, layout["default"]), name)
@@ -123,47 +124,49 @@ def test_dtype_dict(sd35_repo, layout):
 
 
 def test_dtype_given_as_string_and_torch_dtype(sd35_repo):
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype="bfloat16")
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, "bfloat16")
     assert_module_dtype(pipe.text_encoder_2, BF16, "text_encoder_2")
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, torch_dtype="float16")
+    assert_module_dtype(pipe.transformer, BF16, "transformer")
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, "torch.float16")
     assert_module_dtype(pipe.text_encoder_3, FP16, "text_encoder_3")
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype={"text_encoder": "fp32", "default": "bf16"})
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, {"text_encoder": "fp32", "default": "bf16"})
     assert_module_dtype(pipe.text_encoder, FP32, "text_encoder")
     assert_module_dtype(pipe.transformer, BF16, "transformer")
 
 
 @pytest.mark.parametrize(
-    "dtype", ["int8", torch.int64, "float42", torch.float8_e4m3fn, {"text_encoder": torch.uint8}], ids=str
+    "dtype,named", [("int8", ""), (torch.int64, ""), ("float42", ""), ({"text_encoder": torch.uint8}, "text_encoder")]
 )
-def test_bad_dtype_is_a_clear_error(sd35_repo, dtype):
-    with pytest.raises(ValueError, match=r"Unsupported `dtype`.*Expected one of torch.float32, torch.float16"):
-        StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=dtype)
+def test_bad_dtype_is_a_clear_error(sd35_repo, dtype, named):
+    target = f" for `{named}`" if named else ""
+    with pytest.raises(ValueError, match=rf"`dtype`{target} must be a floating point `torch.dtype`.*but got"):
+        load(StableDiffusion3Pipeline, sd35_repo, dtype)
 
 
-def test_reconcile_casts_in_place_and_keeps_fp32_modules(sd35_repo):
-    from diffusers.pipelines.pipeline_loading_utils import _reconcile_transformers_model_dtype
+def test_repair_casts_parameters_in_place_and_keeps_fp32_modules(sd35_repo):
+    from diffusers.pipelines.pipeline_loading_utils import _repair_partial_dtype_cast
 
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32)
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, FP32)
     t5 = pipe.text_encoder_3
     params = dict(t5.named_parameters())
-    _reconcile_transformers_model_dtype(t5, FP16, "text_encoder_3")
+    _repair_partial_dtype_cast(t5, FP16, "text_encoder_3")
     # The same Parameter objects, now holding float16 data: no second model was built.
     assert all(p is params[n] for n, p in t5.named_parameters())
     assert_module_dtype(t5, FP16, "text_encoder_3")
     assert any(p.dtype == FP32 for n, p in t5.named_parameters() if "wo" in n.split("."))
 
 
-def test_reconcile_leaves_quantized_models_alone(sd35_repo):
-    from diffusers.pipelines.pipeline_loading_utils import _reconcile_transformers_model_dtype
+def test_repair_leaves_quantized_models_alone(sd35_repo):
+    from diffusers.pipelines.pipeline_loading_utils import _repair_partial_dtype_cast
 
-    t5 = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32).text_encoder_3
+    t5 = load(StableDiffusion3Pipeline, sd35_repo, FP32).text_encoder_3
     t5.hf_quantizer = object()  # what transformers sets on a quantized model (bitsandbytes, torchao, ...)
-    _reconcile_transformers_model_dtype(t5, BF16, "text_encoder_3")
+    _repair_partial_dtype_cast(t5, BF16, "text_encoder_3")
     assert {p.dtype for p in t5.parameters()} == {FP32}
 
 
-def test_reconcile_keeps_device_map(legacy_clip_loader, sd35_repo):
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16, device_map="cpu")
+def test_repair_keeps_device_map(legacy_clip_loader, sd35_repo):
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, BF16, device_map="cpu")
     generate(pipe)
     assert pipe.hf_device_map == "cpu"
     for name in TEXT_ENCODERS:
@@ -174,7 +177,7 @@ def test_reconcile_keeps_device_map(legacy_clip_loader, sd35_repo):
 def test_modules_passed_in_are_never_changed(sd35_repo):
     parts = components(sd35_repo, {"text_encoder": FP16, "text_encoder_3": FP32, "transformer": BF16, "vae": BF16})
     passed = {name: parts.pop(name) for name in ("text_encoder", "text_encoder_3")}
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16, **passed)
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, BF16, **passed)
     assert pipe.text_encoder is passed["text_encoder"] and pipe.text_encoder_3 is passed["text_encoder_3"]
     assert_module_dtype(pipe.text_encoder, FP16, "text_encoder")
     assert_module_dtype(pipe.text_encoder_3, FP32, "text_encoder_3")
@@ -194,10 +197,10 @@ def test_encode_prompt_dtype_argument_and_fallback_without_transformer(sd35_repo
 
 
 def test_precomputed_embeddings_of_another_dtype(sd35_repo):
-    reference = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32)
+    reference = load(StableDiffusion3Pipeline, sd35_repo, FP32)
     embeds = encode(reference)
     assert {t.dtype for t in embeds} == {FP32}
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16)
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, BF16)
     seen = {}
 
     def spy(module, args, kwargs):
@@ -230,11 +233,9 @@ def cosine(a, b):
 
 @pytest.mark.parametrize("half", [BF16, FP16], ids=["bf16", "fp16"])
 def test_mixed_setup_matches_uniform_within_rounding(sd35_repo, half):
-    reference = [t.float() for t in encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=FP32))]
-    uniform = encode(StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=half))
-    mixed = encode(
-        StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype={"text_encoder_3": FP32, "default": half})
-    )
+    reference = [t.float() for t in encode(load(StableDiffusion3Pipeline, sd35_repo, FP32))]
+    uniform = encode(load(StableDiffusion3Pipeline, sd35_repo, half))
+    mixed = encode(load(StableDiffusion3Pipeline, sd35_repo, {"text_encoder_3": FP32, "default": half}))
     for ref, uni, mix in zip(reference, uniform, mixed):
         assert uni.dtype == mix.dtype == half
         assert torch.isfinite(mix).all() and torch.isfinite(uni).all()
@@ -254,7 +255,7 @@ def test_mixed_dtype_text_encoder_error_names_component(sd35_repo):
     message = str(info.value)
     assert "`text_encoder_2` (CLIPTextModelWithProjection)" in message
     assert "torch.float16" in message and "torch.bfloat16" in message
-    assert "expected every parameter in torch.bfloat16" in message
+    assert "this pipeline runs in torch.bfloat16" in message and ".to(" not in message
 
 
 # --------------------------------------------------------------------------------------------- every pipeline

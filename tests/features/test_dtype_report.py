@@ -62,6 +62,15 @@ def test_cli_json_and_load_check_agree_with_the_live_pipeline(repo):
     )
 
 
+def test_null_in_a_dtype_dict_means_no_dtype_for_that_component(repo):
+    code, out, err = cli(str(repo), "--dtype", '{"text_encoder": null, "default": "bf16"}', "--json", "--load")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["drift"] == []
+    assert component(report, "text_encoder")["load_dtype"] == "float32"  # the loader's default, as for a left-out key
+    assert component(report, "transformer")["load_dtype"] == "bfloat16"
+
+
 def test_mixed_dtype_checkpoint_is_reported_and_loaded_uniformly(repo):
     path = repo / "text_encoder" / "model.safetensors"
     tensors = load_file(path)
@@ -88,7 +97,7 @@ def test_load_exits_1_on_drift(repo, monkeypatch, capsys):
         return model
 
     monkeypatch.setattr(CLIPTextModelWithProjection, "from_pretrained", classmethod(legacy))
-    monkeypatch.setattr(loading, "_reconcile_transformers_model_dtype", lambda *args: None)
+    monkeypatch.setattr(loading, "_repair_partial_dtype_cast", lambda *args: None)
     with pytest.raises(SystemExit) as exit_info:
         DtypeReportCommand(str(repo), "bf16", False, True).run()
     assert exit_info.value.code == 1

@@ -157,6 +157,33 @@ def test_stacked_patches_share_a_file_and_edits_go_to_the_top(repo):
     assert queue.problems() == []
 
 
+def test_a_new_topic_stacks_on_owned_files(repo):
+    queue = queue_of(repo)
+    queue.vendor()
+    edit(repo, "mod.py", "line 5\n", "line five\n")
+    queue.export(topic="0001-low.patch")
+    fill_header(repo, "0001-low.patch", "low")
+    low = (repo / "lines/9.9/patches/0001-low.patch").read_text()
+    # quilt new: every file edited since the last export goes into the new patch, on top of 0001's share.
+    edit(repo, "mod.py", "line 25\n", "line twenty-five\n")
+    queue.export(topic="0002-top.patch")
+    assert (repo / "lines/9.9/series").read_text() == "0001-low.patch\n0002-top.patch\n"
+    assert (repo / "lines/9.9/patches/0001-low.patch").read_text() == low
+    top = (repo / "lines/9.9/patches/0002-top.patch").read_text()
+    assert "+line twenty-five" in top and "line five" not in top
+    with pytest.raises(patchq.PatchQueueError, match="nothing for 0003-x.patch to take"):
+        queue.export(topic="0003-x.patch")
+    # Later edits to mod.py land in the top patch.
+    fill_header(repo, "0002-top.patch", "top")
+    edit(repo, "mod.py", "line 1\n", "line one\n")
+    queue.export()
+    assert (repo / "lines/9.9/patches/0001-low.patch").read_text() == low
+    assert "+line one" in (repo / "lines/9.9/patches/0002-top.patch").read_text()
+    edited = snapshot(repo / "src/diffusers")
+    queue.vendor(force=True)
+    assert snapshot(repo / "src/diffusers") == edited and queue.problems() == []
+
+
 def low_after(repo):
     return MODULE.replace("line 5\n", "line five\n").replace("line 25\n", "line twenty-five\n").encode()
 
