@@ -91,11 +91,15 @@ def module_dtypes(module):
 def run(args, log=print):
     model = resolve_model(args.model)
     import torch
+    from packaging import version
 
+    import diffusers
     from diffusers import StableDiffusion3Pipeline
 
     request = dtype_request(args)
-    pipe = StableDiffusion3Pipeline.from_pretrained(model, **({} if request is None else {"dtype": request}))
+    # diffusers 0.40 renamed `torch_dtype` to `dtype`; older releases (the fork's transformers-4 line) take `torch_dtype`.
+    keyword = "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+    pipe = StableDiffusion3Pipeline.from_pretrained(model, **({} if request is None else {keyword: request}))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.offload and device == "cuda":
         pipe.enable_model_cpu_offload()

@@ -31,6 +31,15 @@ PROMPT = "a photo of an astronaut riding a horse on the moon"
 REAL_TEXT_ENCODER_BYTES = {"text_encoder": 0.247e9, "text_encoder_2": 1.39e9, "text_encoder_3": 9.52e9}
 
 
+def dtype_keyword():
+    """diffusers 0.40 renamed `torch_dtype` to `dtype`; the transformers-4 line (0.39) takes `torch_dtype`."""
+    from packaging import version
+
+    import diffusers
+
+    return "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+
+
 def worker(repo, dtype_name):
     import torch
 
@@ -47,7 +56,8 @@ def worker(repo, dtype_name):
             times.append(time.perf_counter() - start)
         return min(times), result
 
-    load, pipe = best_of(3, lambda: StableDiffusion3Pipeline.from_pretrained(repo, dtype=dtype))
+    keyword = dtype_keyword()
+    load, pipe = best_of(3, lambda: StableDiffusion3Pipeline.from_pretrained(repo, **{keyword: dtype}))
     pipe.set_progress_bar_config(disable=True)
     pipe.encode_prompt(PROMPT, None, None)
     encode, _ = best_of(5, lambda: pipe.encode_prompt(PROMPT, None, None))
@@ -76,7 +86,7 @@ def fp8_table(repo):
     from diffusers import StableDiffusion3Pipeline
     from diffusers.hooks import apply_layerwise_casting
 
-    pipe = StableDiffusion3Pipeline.from_pretrained(repo, dtype=torch.bfloat16)
+    pipe = StableDiffusion3Pipeline.from_pretrained(repo, **{dtype_keyword(): torch.bfloat16})
     reference = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=False)
     before = {
         name: sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()) for name in TEXT_ENCODERS

@@ -25,7 +25,7 @@ from diffusers import (
     StableDiffusion3PAGPipeline,
     StableDiffusion3Pipeline,
 )
-from tests.checks import assert_module_dtype, load
+from tests.checks import DTYPE_KWARG, assert_module_dtype, load
 
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
@@ -139,7 +139,7 @@ def test_dtype_given_as_string_and_torch_dtype(sd35_repo):
 )
 def test_bad_dtype_is_a_clear_error(sd35_repo, dtype, named):
     target = f" for `{named}`" if named else ""
-    with pytest.raises(ValueError, match=rf"`dtype`{target} must be a floating point `torch.dtype`.*but got"):
+    with pytest.raises(ValueError, match=rf"`{DTYPE_KWARG}`{target} must be a floating point `torch.dtype`.*but got"):
         load(StableDiffusion3Pipeline, sd35_repo, dtype)
 
 

@@ -7,6 +7,7 @@ import torch
 from forktools import standins
 from diffusers import StableDiffusion3Pipeline
 from diffusers.hooks import apply_layerwise_casting
+from tests.checks import load
 
 
 FP8, BF16 = torch.float8_e4m3fn, torch.bfloat16
@@ -24,8 +25,8 @@ def cosine(a, b):
 
 @pytest.fixture
 def pipes(sd35_repo):
-    reference = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16)
-    pipe = StableDiffusion3Pipeline.from_pretrained(sd35_repo, dtype=BF16)
+    reference = load(StableDiffusion3Pipeline, sd35_repo, BF16)
+    pipe = load(StableDiffusion3Pipeline, sd35_repo, BF16)
     for name in standins.TEXT_ENCODERS:
         apply_layerwise_casting(getattr(pipe, name), storage_dtype=FP8, compute_dtype=BF16)
     return reference, pipe

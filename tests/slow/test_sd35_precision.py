@@ -27,7 +27,8 @@ import pytest
 import torch
 
 from diffusers import StableDiffusion3Pipeline
-from tests.checks import assert_module_dtype
+from tests.checks import NO_DTYPE, assert_module_dtype
+from tests.checks import load as load_pipeline
 
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
@@ -96,8 +97,7 @@ def record(request, **info):
 
 def load(model, dtype):
     """Load on the device, or with model CPU offload when the weights would not fit in its memory."""
-    kwargs = {} if dtype is None else {"dtype": dtype}
-    pipe = StableDiffusion3Pipeline.from_pretrained(model.location, **kwargs)
+    pipe = load_pipeline(StableDiffusion3Pipeline, model.location, NO_DTYPE if dtype is None else dtype)
     pipe.set_progress_bar_config(disable=True)
     weights = sum(
         p.numel() * p.element_size()
