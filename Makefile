@@ -6,6 +6,10 @@ ENV ?=
 PYTHON ?= python3
 ifneq ($(ENV),)
 PYTHON := build/envs/$(ENV)/bin/python
+# An environment belongs to one line: it is the line unless LINE says otherwise.
+ifeq ($(LINE),)
+LINE := $(shell python3 -m forktools.envs line $(ENV))
+endif
 endif
 # On a machine without torch, install this one (a CPU build on our CI machines). A torch already present is kept.
 TORCH ?= torch==2.13.0
@@ -18,7 +22,7 @@ export LINE
 ## Set up: materialize src/diffusers for LINE, then install the fork editable with its test extras.
 install: $(if $(ENV),env) vendor
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH)"
-	$(PYTHON) -m pip install -e ".[test]"
+	$(PYTHON) -m pip install -e ".[test]" $(if $(ENV),-c build/envs/$(ENV)/constraints.txt)
 
 ## Create the test environment ENV of LINE (a virtualenv under build/envs/ that reuses this machine's torch).
 env:

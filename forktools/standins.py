@@ -10,6 +10,10 @@ VAE fp32; see ../shared/reference/sd35-checkpoints.md). Shapes:
 - `bench`: SD3.5-Medium-shaped and large enough to time on a CPU (make bench).
 
     python -m forktools.standins OUT_DIR [--shape tiny|medium|large|bench]
+
+`sd35_configs`, `build_sd35_component` and `save_sd35_tokenizers` build SD3.5 Medium / Large components one at a
+time, at the real sizes (`full=True`, the configs of ../shared/reference/sd35-checkpoints.md) or at the `medium` /
+`large` shapes above, on any device (`make gpu-check` builds them on the GPU).
 """
 
 import argparse
@@ -184,6 +188,212 @@ def save_pipeline(path, shape="tiny", layout=None, seed=0):
     pipe = StableDiffusion3Pipeline(**components)
     pipe.save_pretrained(path, safe_serialization=True)
     return path
+
+
+# ------------------------------------------------------------------------------------- SD3.5, one component at a time
+# The real SD3.5 transformer configs (../shared/reference/sd35-checkpoints.md). The text encoders and the VAE are the
+# same in Medium and Large.
+SD35_TRANSFORMERS = {
+    "medium": dict(
+        num_layers=24,
+        num_attention_heads=24,
+        caption_projection_dim=1536,
+        pos_embed_max_size=384,
+        dual_attention_layers=tuple(range(13)),
+    ),
+    "large": dict(
+        num_layers=38,
+        num_attention_heads=38,
+        caption_projection_dim=2432,
+        pos_embed_max_size=192,
+        dual_attention_layers=(),
+    ),
+}
+# How the real repositories store each component: text encoders fp16, transformer and VAE 2 bytes per parameter.
+SD35_STORED = dict(SD35_LAYOUT, vae=torch.float16)
+CLIP_VOCAB, T5_VOCAB = 49408, 32128
+SD35_VAE_BLOCKS = ("DownEncoderBlock2D", "UpDecoderBlock2D")
+
+
+def _tokenizer_lengths():
+    with tempfile.TemporaryDirectory(prefix="clip-bpe-") as tmp:
+        return len(_clip_tokenizer(tmp)), len(_t5_tokenizer())
+
+
+def sd35_configs(model="medium", full=True):
+    """
+    {component: config kwargs} of an SD3.5 `model` ("medium" or "large"): the real configs with `full`, else the tiny
+    shape of the same name. Vocabularies cover the offline tokenizers' ids (the real sizes when `full`).
+    """
+    clip_len, t5_len = _tokenizer_lengths()
+    special = dict(bos_token_id=clip_len - 2, eos_token_id=clip_len - 1, pad_token_id=clip_len - 1)
+    clip = dict(max_position_embeddings=CLIP_MAX_LENGTH, **special)
+    t5 = dict(feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    vae = dict(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=16,
+        scaling_factor=1.5305,
+        shift_factor=0.0609,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        force_upcast=True,
+    )
+    if full:
+        return {
+            "text_encoder": dict(
+                clip,
+                vocab_size=CLIP_VOCAB,
+                hidden_size=768,
+                intermediate_size=3072,
+                projection_dim=768,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                hidden_act="quick_gelu",
+            ),
+            "text_encoder_2": dict(
+                clip,
+                vocab_size=CLIP_VOCAB,
+                hidden_size=1280,
+                intermediate_size=5120,
+                projection_dim=1280,
+                num_hidden_layers=32,
+                num_attention_heads=20,
+                hidden_act="gelu",
+            ),
+            "text_encoder_3": dict(
+                t5,
+                vocab_size=T5_VOCAB,
+                d_model=4096,
+                d_ff=10240,
+                d_kv=64,
+                num_layers=24,
+                num_heads=64,
+                relative_attention_num_buckets=32,
+                relative_attention_max_distance=128,
+            ),
+            "transformer": dict(
+                sample_size=128,
+                patch_size=2,
+                in_channels=16,
+                out_channels=16,
+                attention_head_dim=64,
+                joint_attention_dim=4096,
+                pooled_projection_dim=2048,
+                qk_norm="rms_norm",
+                **SD35_TRANSFORMERS[model],
+            ),
+            "vae": dict(
+                vae,
+                down_block_types=(SD35_VAE_BLOCKS[0],) * 4,
+                up_block_types=(SD35_VAE_BLOCKS[1],) * 4,
+                block_out_channels=(128, 256, 512, 512),
+                layers_per_block=2,
+                norm_num_groups=32,
+                sample_size=1024,
+            ),
+        }
+    s = SHAPES[model]
+
+    def tiny_clip(hidden, act):
+        return dict(
+            clip,
+            vocab_size=clip_len,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            projection_dim=hidden,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            hidden_act=act,
+        )
+
+    return {
+        "text_encoder": tiny_clip(s["clip_l"], "quick_gelu"),
+        "text_encoder_2": tiny_clip(s["clip_g"], "gelu"),
+        "text_encoder_3": dict(
+            t5,
+            vocab_size=t5_len,
+            d_model=s["t5"],
+            d_ff=2 * s["t5"],
+            d_kv=16,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        ),
+        "transformer": dict(
+            sample_size=16,
+            patch_size=2,
+            in_channels=16,
+            out_channels=16,
+            num_layers=s["layers"],
+            attention_head_dim=s["head_dim"],
+            num_attention_heads=s["heads"],
+            joint_attention_dim=s["t5"],
+            caption_projection_dim=s["heads"] * s["head_dim"],
+            pooled_projection_dim=s["clip_l"] + s["clip_g"],
+            pos_embed_max_size=32,
+            dual_attention_layers=s["dual"],
+            qk_norm=s["qk_norm"],
+        ),
+        "vae": dict(
+            vae,
+            down_block_types=(SD35_VAE_BLOCKS[0],) * 2,
+            up_block_types=(SD35_VAE_BLOCKS[1],) * 2,
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            norm_num_groups=4,
+            sample_size=32,
+        ),
+    }
+
+
+def build_sd35_component(name, config, device="cpu", seed=0):
+    """
+    One SD3.5 component with random weights, built in fp32 directly on `device` (torch's default initialisation, no
+    copy through the CPU; "meta" builds nothing, for counting parameters).
+    """
+    torch.manual_seed(
+        seed + {"text_encoder": 1, "text_encoder_2": 2, "text_encoder_3": 3, "transformer": 4}.get(name, 5)
+    )
+    with torch.device(device):
+        if name in ("text_encoder", "text_encoder_2"):
+            from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+            return CLIPTextModelWithProjection(CLIPTextConfig(**config)).eval()
+        if name == "text_encoder_3":
+            from transformers import T5Config, T5EncoderModel
+
+            return T5EncoderModel(T5Config(**config)).eval()
+        if name == "transformer":
+            from diffusers import SD3Transformer2DModel
+
+            return SD3Transformer2DModel(**config).eval()
+        if name == "vae":
+            from diffusers import AutoencoderKL
+
+            return AutoencoderKL(**config).eval()
+    raise ValueError(f"not an SD3.5 component with weights: {name}")
+
+
+def stored_numel(module):
+    """Elements `save_pretrained` writes: parameters (tied ones once) and persistent buffers."""
+    persistent = set(module.state_dict(keep_vars=True))
+    params = sum(p.numel() for p in module.parameters())
+    return params + sum(b.numel() for name, b in module.named_buffers() if name in persistent)
+
+
+def save_sd35_tokenizers(folder):
+    """The offline tokenizers (CLIP byte-level BPE twice, character-level T5) and the SD3.5 scheduler config."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    with tempfile.TemporaryDirectory(prefix="clip-bpe-") as tmp:
+        tokenizers = {"tokenizer": _clip_tokenizer(tmp), "tokenizer_2": _clip_tokenizer(tmp)}
+        tokenizers["tokenizer_3"] = _t5_tokenizer()
+        for name, tokenizer in tokenizers.items():
+            tokenizer.save_pretrained(os.path.join(folder, name))
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
+    scheduler.save_pretrained(os.path.join(folder, "scheduler"))
+    return {name: type(tokenizer).__name__ for name, tokenizer in tokenizers.items()}
 
 
 def main():

@@ -1,96 +1,154 @@
-"""Runs the dtype scenario matrix (tests/test_sd3_dtype.py) against pristine upstream and against the fork, each in
-its own pytest process, and writes a markdown before/after table.
+"""`make compare`: the dtype scenarios on every line x test environment, pristine upstream and the fork.
 
     python -m forktools.measure.compare [--out out/compare.md]
 
-Upstream is the pristine sdist tree `make vendor` extracts into build/upstream/ (put first on PYTHONPATH, so it
-shadows the editable fork); the fork is the installed, patched `src/diffusers`.
+Columns: each line (lines/<line>/), under each of its test environments (line.toml `[environments]`, created by
+`make env ENV=...`; a line without any runs under this Python), on the pristine upstream release (the sdist extract in
+build/upstream/) and on the fork (pristine + the line's series, built in build/trees/<line>/, so src/diffusers is not
+touched). Each column is one pytest process over the scenario files, with its tree first on PYTHONPATH. Rows are
+scenarios; a cell is "pass" or the first line of the failure. Writes the markdown table and out/compare.json (used by
+the PR descriptions). An environment that has not been created yet is reported as a missing column, not run.
 """
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-
-from ..lines import ROOT, select
+from ..envs import path as env_path
+from ..lines import ROOT, Line, names
 from ..queue import Queue
 
 
-SCENARIOS = os.path.join("tests", "contract", "test_sd3_dtype.py")
+SCENARIOS = [
+    os.path.join("tests", "contract", "test_sd3_dtype.py"),
+    os.path.join("tests", "contract", "test_issue_11117.py"),
+    os.path.join("tests", "contract", "test_loader_matches_transformers.py"),
+]
 
 
-def run_side(pythonpath=None):
-    """{test id: (passed, first line of the error)} for one side."""
+def columns():
+    """[(line, environment name or None, python)] in line order."""
+    found = []
+    for line_name in names():
+        line = Line(line_name)
+        for env_name in line.environments or [None]:
+            python = sys.executable if env_name is None else str(env_path(env_name) / "bin" / "python")
+            found.append((line, env_name, python))
+    return found
+
+
+def trees(line):
+    """(pristine `src` folder, fork `src` folder) of a line, the fork built afresh from its series."""
+    queue = Queue(line)
+    pristine = queue.ensure_pristine().parent
+    fork = ROOT / "build" / "trees" / line.name / "src"
+    if fork.exists():
+        shutil.rmtree(fork)
+    fork.mkdir(parents=True)
+    queue.build_tree(fork)
+    return str(pristine), str(fork)
+
+
+def run_side(python, pythonpath):
+    """({test id: (passed, first line of the error)}, versions) for one column; skipped tests are left out."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.xml")
-        env = dict(os.environ)
-        if pythonpath:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-        cmd = [sys.executable, "-m", "pytest", SCENARIOS, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [pythonpath, os.environ.get("PYTHONPATH")])))
+        files = [f for f in SCENARIOS if os.path.isfile(os.path.join(ROOT, f))]
+        cmd = [python, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
         subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         results = {}
         for case in ET.parse(report).getroot().iter("testcase"):
-            name = case.get("name")
+            if case.find("skipped") is not None:
+                continue
             problem = case.find("failure")
             if problem is None:
                 problem = case.find("error")
+            name = f"{case.get('classname').rsplit('.', 1)[-1]}::{case.get('name')}"
             if problem is None:
                 results[name] = (True, "")
             else:
                 message = (problem.get("message") or problem.text or "").strip().splitlines()
                 results[name] = (False, message[0] if message else "failed")
-        return results
+        probe = "import diffusers, transformers; print(diffusers.__version__, transformers.__version__)"
+        versions = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True).stdout.split()
+        return results, versions
 
 
-def version_of(pythonpath=None):
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    cmd = [sys.executable, "-c", "import diffusers; print(diffusers.__version__)"]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-
-def cell(text, limit=110):
-    text = text.replace("|", "\\|").replace("`", "'")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def cell(ok, error, limit=90):
+    if ok:
+        return "pass"
+    error = error.replace("|", "\\|").replace("`", "'")
+    return "FAIL: " + (error if len(error) <= limit else error[: limit - 1] + "…")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "compare.md"))
     args = parser.parse_args()
-    pristine = str(Queue(select(materialized_first=True)).upstream_dir / "src")
-    if not os.path.isdir(os.path.join(pristine, "diffusers")):
-        sys.exit(f"no pristine upstream tree in {pristine}: run `make vendor` first")
-    upstream, fork = run_side(pristine), run_side()
-    import torch
-    import transformers
-
+    results, headers, missing = {}, [], []
+    for line, env_name, python in columns():
+        if not os.path.isfile(python):
+            missing.append(f"line {line.name} x {env_name} (run `make env ENV={env_name}`)")
+            continue
+        pristine, fork = trees(line)
+        for side, tree in (("upstream", pristine), ("fork", fork)):
+            outcome, versions = run_side(python, tree)
+            label = f"{line.name} / transformers {versions[1] if len(versions) > 1 else '?'} / {side}"
+            headers.append(label)
+            results[label] = {"diffusers": versions[0] if versions else "?", "results": outcome}
+            passed = sum(ok for ok, _ in outcome.values())
+            print(f"{label}: {passed}/{len(outcome)} scenarios pass", flush=True)
+    scenarios = []
+    for label in headers:
+        scenarios += [name for name in results[label]["results"] if name not in scenarios]
     lines = [
-        f"Dtype scenarios (`{SCENARIOS}`), diffusers {version_of(pristine)} (upstream) vs {version_of()} (fork), "
-        f"transformers {transformers.__version__}, torch {torch.__version__}, CPU, tiny SD3.5-layout stand-ins.",
+        "Dtype scenarios (tests/contract/), each line under each of its transformers releases, pristine upstream "
+        "vs the fork; CPU, tiny SD3.5-layout stand-ins built by each environment's transformers. Empty: the scenario "
+        "does not apply there (skipped).",
         "",
-        "| scenario | upstream | fork |",
-        "| --- | --- | --- |",
+        "| scenario | " + " | ".join(headers) + " |",
+        "| --- |" + " --- |" * len(headers),
     ]
-    for name in sorted(set(upstream) | set(fork), key=lambda n: list(fork).index(n) if n in fork else 0):
-        up_ok, up_error = upstream.get(name, (False, "not run"))
-        fork_ok, fork_error = fork.get(name, (False, "not run"))
-        up = "pass" if up_ok else f"FAIL: {cell(up_error)}"
-        fk = "pass" if fork_ok else f"FAIL: {cell(fork_error)}"
-        lines.append(f"| `{name}` | {up} | {fk} |")
-    n_up, n_fork = sum(ok for ok, _ in upstream.values()), sum(ok for ok, _ in fork.values())
-    lines += ["", f"upstream: {n_up}/{len(upstream)} pass; fork: {n_fork}/{len(fork)} pass", ""]
-    table = "\n".join(lines)
+    for name in scenarios:
+        row = []
+        for label in headers:
+            outcome = results[label]["results"].get(name)
+            row.append("" if outcome is None else cell(*outcome))
+        lines.append(f"| `{name}` | " + " | ".join(row) + " |")
+    lines.append("")
+    for label in headers:
+        outcome = results[label]["results"]
+        lines.append(
+            f"- {label} (diffusers {results[label]['diffusers']}): {sum(ok for ok, _ in outcome.values())}/"
+            f"{len(outcome)} pass"
+        )
+    for column in missing:
+        lines.append(f"- not run: {column}")
+    table = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(table)
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump(
+            {label: {"diffusers": r["diffusers"], "results": r["results"]} for label, r in results.items()},
+            f,
+            indent=1,
+        )
     print(table)
-    print(f"written to {os.path.relpath(args.out, ROOT)}")
-    return 0 if n_fork == len(fork) and fork else 1
+    forks_fail = [
+        label
+        for label in headers
+        if label.endswith("/ fork") and not all(ok for ok, _ in results[label]["results"].values())
+    ]
+    if forks_fail:
+        print(f"the fork fails scenarios in: {', '.join(forks_fail)}")
+    return 1 if forks_fail or not headers else 0
 
 
 if __name__ == "__main__":

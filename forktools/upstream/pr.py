@@ -1,17 +1,22 @@
-"""`make pr`: the upstream pull request, as one `git am`-able patch plus its description.
+"""`make pr`: the line's upstream pull requests, each one `git am`-able patch and its description.
 
-    python -m forktools.upstream.pr [--out pr]      write pr/0001-<subject>.patch and pr/PR.md
-    python -m forktools.upstream.pr --check [--out DIR]
-                                            also apply the patch with `git apply --check` to a fresh pristine tree
+    python -m forktools.upstream.pr [--line L] [--out pr] [--check] [--upstream PATH]
 
-The patch is made in a scratch git repository laid out like upstream's (the pristine sdist: `src/diffusers`,
-`tests/`, ...): every patch of the series whose DEP-3 `Bug:` is issue #11117 (and not `Forwarded: not-needed`) is
-applied, the
-upstream-style tests under tests/pipelines/ are added where upstream keeps them, and one commit with fixed author
-and dates is exported with `git format-patch`, so the same tree always gives the same patch.
+Each `[[pr]]` of lines/<line>/line.toml is made of patches of the line's series, applied alone (without the rest of
+the series) to the pristine release, and of a diff of upstream's tests, lines/<line>/prs/<name>.tests.patch, made
+against upstream's git revision in `[upstream_tests]`. It is written as pr/<line>/<NN>-<name>.patch, a mail that
+`git am` takes in a clone of huggingface/diffusers (the source diff, then the tests diff), and pr/<line>/<NN>-<name>.md,
+the PR description (behaviour changes, the before/after table of out/compare.json, upstream's suite counts of
+out/upstream-suite/<line>.json, the GPU report out/gpu-check.md when there is one).
+
+--check: the source part of each PR applies alone to the pristine sdist. With --upstream (a huggingface/diffusers git
+repository holding that revision; $UPSTREAM works too): the whole patch `git am`s on the sdist plus upstream's tests
+at the revision, and each test the PR adds fails without the PR's source and passes with it (run offline, see
+forktools.upstream.suite).
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -19,22 +24,20 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
 
-
-from .. import queue as patchq
 from ..lines import ROOT, select
+from ..queue import GIT_ENV, Queue
 
 
-ISSUE = "https://github.com/huggingface/diffusers/issues/11117"
-UPSTREAM_TESTS = ["tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_dtype.py"]
-SUBJECT = "[SD3] Keep text encoders and prompt embeddings in the pipeline's dtype"
 AUTHOR = ("diffusers SD3 dtype fork", "sd3-dtype-fork@users.noreply.github.com")
 DATE = "2026-01-01T00:00:00+00:00"
+ISSUE = "#11117"
 
 
-def git(*args, cwd, check=True):
+def git(*args, cwd, check=True, input=None):
     env = dict(
-        os.environ,
+        GIT_ENV,
         GIT_AUTHOR_NAME=AUTHOR[0],
         GIT_AUTHOR_EMAIL=AUTHOR[1],
         GIT_COMMITTER_NAME=AUTHOR[0],
@@ -42,202 +45,273 @@ def git(*args, cwd, check=True):
         GIT_AUTHOR_DATE=DATE,
         GIT_COMMITTER_DATE=DATE,
     )
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, input=input)
     if check and proc.returncode != 0:
-        raise SystemExit(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+        raise SystemExit(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
     return proc
 
 
-def forwarded_patches(queue):
-    """The patches that make up this PR: those whose DEP-3 `Bug:` is the PR's issue, unless marked not-needed."""
-    names = []
-    for name in queue.series():
-        fields = queue.header_fields(queue.read_patch(name)[0])
-        if fields.get("Bug") == ISSUE and not fields.get("Forwarded", "").lower().startswith("not-needed"):
-            names.append(name)
-    return names
-
-
-def pristine_repo(queue, folder):
-    """A git repository holding the pristine sdist, laid out like upstream's repository."""
+def pristine_repo(queue, folder, upstream=None):
+    """A git repository of the pristine release laid out like upstream's, with upstream's tests/ when given."""
+    queue.ensure_pristine()
     shutil.copytree(queue.upstream_dir, folder, ignore=shutil.ignore_patterns("*.egg-info", "PKG-INFO"))
+    if upstream is not None:
+        subprocess.run(["tar", "-x", "-C", folder], input=upstream_tests(upstream, queue.line), check=True)
     git("init", "-q", "-b", "main", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-q", "-m", f"diffusers {queue.version}", cwd=folder)
 
 
-def commit_message(queue, names):
-    lines = [SUBJECT, ""]
-    lines.append("Fixes #11117.")
-    lines.append("")
-    for name in names:
-        description = queue.header_fields(queue.read_patch(name)[0]).get("Description", "")
-        title, _, body = description.partition("\n")
-        lines.append(f"* {title}")
-        for paragraph in body.split("\n.\n"):
-            text = " ".join(line.strip() for line in paragraph.splitlines() if line.strip() and line.strip() != ".")
-            if text:
-                lines.append("")
-                lines.append(textwrap.fill(text, 72))
-        lines.append("")
-    tests = "Tests: " + ", ".join(UPSTREAM_TESTS) + " (tiny components built in code, no hub access)."
-    lines.append(textwrap.fill(tests, 72))
-    return "\n".join(lines) + "\n"
+def upstream_tests(upstream, line):
+    """upstream's tests/ at the line's `[upstream_tests]` revision, as a tar stream."""
+    revision = line.upstream_tests["revision"]
+    cmd = ["git", "-C", str(upstream), "archive", "--format=tar", revision, "tests"]
+    proc = subprocess.run(cmd, capture_output=True, env=GIT_ENV)
+    if proc.returncode != 0:
+        raise SystemExit(f"{upstream} does not hold revision {revision} of huggingface/diffusers: {proc.stderr!r}")
+    return proc.stdout
 
 
-def build_patch(out):
-    queue = patchq.Queue(select(materialized_first=True))
-    names = forwarded_patches(queue)
+def source_diff(queue, pr):
+    """The PR's patches applied alone, in series order, to the pristine release: one diff of the source tree."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = os.path.join(tmp, "diffusers")
         pristine_repo(queue, repo)
-        for name in names:
-            proc = git("apply", "--whitespace=nowarn", os.path.join(queue.patches, name), cwd=repo, check=False)
+        for name in pr["patches"]:
+            proc = git("apply", "--whitespace=nowarn", str(queue.patches / name), cwd=repo, check=False)
             if proc.returncode != 0:
-                raise SystemExit(f"patch {name} does not apply to pristine upstream: {proc.stderr.strip()}")
-        for rel in UPSTREAM_TESTS:
-            os.makedirs(os.path.dirname(os.path.join(repo, rel)), exist_ok=True)
-            shutil.copyfile(os.path.join(ROOT, rel), os.path.join(repo, rel))
+                raise SystemExit(f"PR {pr['name']}: {name} does not apply alone to pristine upstream: {proc.stderr}")
         git("add", "-A", cwd=repo)
-        message = os.path.join(tmp, "message")
-        with open(message, "w") as f:
-            f.write(commit_message(queue, names))
-        git("commit", "-q", "-F", message, cwd=repo)
-        patch = git("format-patch", "-1", "--stdout", "--no-signature", cwd=repo).stdout
-        stat = git("show", "--stat", "--format=", "HEAD", cwd=repo).stdout
-    slug = re.sub(r"[^a-z0-9]+", "-", SUBJECT.lower()).strip("-")[:60]
-    os.makedirs(out, exist_ok=True)
-    for old in os.listdir(out):
-        if old.endswith(".patch"):
-            os.remove(os.path.join(out, old))
-    path = os.path.join(out, f"0001-{slug}.patch")
-    with open(path, "w") as f:
-        f.write(patch)
-    return path, names, stat
+        return git("diff", "--cached", "--full-index", "--no-color", cwd=repo).stdout
 
 
-def check_applies(patch):
-    """`git apply --check` the exported patch on a fresh pristine tree laid out like upstream's repository."""
-    queue = patchq.Queue(select(materialized_first=True))
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = os.path.join(tmp, "diffusers")
-        pristine_repo(queue, repo)
-        proc = git("apply", "--check", "-v", patch, cwd=repo, check=False)
-        if proc.returncode != 0 or "(offset" in proc.stdout + proc.stderr:
-            raise SystemExit(f"{patch} does not apply cleanly to pristine upstream:\n{proc.stderr.strip()}")
-    print(f"{os.path.relpath(patch, ROOT)} applies to pristine diffusers {queue.version} (git apply --check)")
+def tests_diff(line, pr):
+    path = line.folder / "prs" / f"{pr['name']}.tests.patch"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def added_tests(diff):
+    """[(test file, class, test name)] that a diff of upstream's tests adds."""
+    found, current_file, current_class = [], None, None
+    for line in diff.splitlines():
+        if line.startswith("+++ b/"):
+            current_file, current_class = line[len("+++ b/") :], None
+        elif line.startswith("@@"):
+            context = re.search(r"@@.*@@\s*class (\w+)", line)
+            current_class = context.group(1) if context else current_class
+        elif re.match(r"^[ +]class (\w+)", line):
+            current_class = re.match(r"^[ +]class (\w+)", line).group(1)
+        elif re.match(r"^\+    def (test_\w+)", line):
+            found.append((current_file, current_class, re.match(r"^\+    def (test_\w+)", line).group(1)))
+    return found
+
+
+def paragraphs(description):
+    """The paragraphs of a DEP-3 `Description:` field, the first line apart."""
+    _, _, body = description.partition("\n")
+    return [" ".join(p.split()) for p in body.split("\n.\n") if p.strip() and p.strip() != "."]
+
+
+def commit_message(queue, pr):
+    lines = [pr["title"], ""]
+    for name in pr["patches"]:
+        description = queue.header_fields(queue.read_patch(name)[0]).get("Description", "")
+        for paragraph in paragraphs(description):
+            lines += [textwrap.fill(paragraph, 72), ""]
+    lines += [f"Related to {ISSUE}.", "", "Behaviour changes:", ""]
+    for change in pr.get("changes", []):
+        lines += [textwrap.fill(change, 72, initial_indent="* ", subsequent_indent="  "), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def mail(queue, pr, source, tests):
+    """A patch mail that `git am` takes: the commit message, a diffstat, the source diff and the tests diff."""
+    diff = source + tests
+    stat = subprocess.run(["git", "apply", "--stat", "-"], input=diff, capture_output=True, text=True, env=GIT_ENV)
+    subject = pr["title"]
+    return (
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+        f"From: {AUTHOR[0]} <{AUTHOR[1]}>\n"
+        "Date: Thu, 1 Jan 2026 00:00:00 +0000\n"
+        f"Subject: [PATCH] {subject}\n\n"
+        + commit_message(queue, pr).split("\n", 2)[2]
+        + "---\n"
+        + stat.stdout
+        + "\n"
+        + diff
+    )
 
 
 def read(path, default=""):
-    full = os.path.join(ROOT, path)
-    return open(full).read().strip() if os.path.isfile(full) else default
+    path = ROOT / path
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else default
 
 
-def pr_body(names, stat):
-    compare = read("out/compare.md", "(run `make compare` to fill in this table)")
-    slow_tiny = read("out/sd35-slow-report-tiny.md", "(run `make test-slow-tiny` to fill in this table)")
-    slow_gpu = read("out/sd35-slow-report.md", "")
-    gpu = (
-        slow_gpu
-        if slow_gpu and "device: cpu" not in slow_gpu
-        else "Not run yet on a GPU: run `make test-slow` on a GPU box and paste `out/sd35-slow-report.md` here."
+def before_after(pr):
+    """The rows of out/compare.json that this PR's scenarios name, as a markdown table."""
+    path = ROOT / "out" / "compare.json"
+    if not path.is_file():
+        return "(run `make compare` to fill in this table)"
+    compare = json.loads(path.read_text())
+    labels = list(compare)
+    rows = []
+    for label in labels:
+        for name in compare[label]["results"]:
+            if any(name.split("::")[-1].startswith(prefix) for prefix in pr.get("scenarios", [])) and name not in rows:
+                rows.append(name)
+    out = ["| scenario | " + " | ".join(labels) + " |", "| --- |" + " --- |" * len(labels)]
+    for name in rows:
+        cells = []
+        for label in labels:
+            result = compare[label]["results"].get(name)
+            cells.append(
+                "" if result is None else "pass" if result[0] else "FAIL: " + result[1][:70].replace("|", "/")
+            )
+        out.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def suite_counts(line):
+    path = ROOT / "out" / "upstream-suite" / f"{line.name}.json"
+    if not path.is_file():
+        return (
+            "Not run here: `make upstream-suite UPSTREAM=/path/to/huggingface/diffusers` runs upstream's SD3-family "
+            "and loader tests on pristine and on the fork and records the counts."
+        )
+    suite = json.loads(path.read_text())
+    out = ["| tests | pristine | fork |", "| --- | --- | --- |"]
+    for name, counts in suite["files"].items():
+        out.append(f"| `{name}` | {counts['pristine']} | {counts['fork']} |")
+    out.append(f"| all | {suite['total']['pristine']} | {suite['total']['fork']} |")
+    regressions = suite.get("regressions", [])
+    out.append("")
+    out.append(
+        f"Revision {suite['revision']}; {len(regressions)} test(s) that pass on pristine fail on the fork"
+        + (": " + ", ".join(f"`{r}`" for r in regressions) if regressions else ".")
     )
-    return f"""# {SUBJECT}
+    return "\n".join(out)
+
+
+def pr_body(queue, pr, number, tests, verified):
+    line = queue.line
+    changes = "\n".join(f"- {change}" for change in pr.get("changes", []))
+    what = "\n\n".join(
+        paragraph
+        for name in pr["patches"]
+        for paragraph in paragraphs(queue.header_fields(queue.read_patch(name)[0]).get("Description", ""))
+    )
+    added = added_tests(tests)
+    if added:
+        listed = "\n".join(f"- `{file}::{cls}::{name}`" for file, cls, name in added)
+        evidence = verified or (
+            "Each fails on pristine and passes with this PR: `make pr UPSTREAM=/path/to/huggingface/diffusers` "
+            "checks it offline."
+        )
+        tests_section = f"Tests added to upstream's existing test classes:\n\n{listed}\n\n{evidence}"
+    else:
+        tests_section = "No tests yet."
+    gpu = read("out/gpu-check.md")
+    gpu = gpu if gpu and "device: cpu" not in gpu.lower() else "Not run on a GPU yet (`make gpu-check` on a CUDA box)."
+    return f"""# {pr["title"]}
+
+PR {number} of the SD3 mixed-precision series (diffusers {queue.version}). Related to {ISSUE}: the plain repro of that
+issue passes on today's stack, but the neighbouring cases below still fail.
 
 ## What does this PR do?
 
-Fixes #11117: `StableDiffusion3Pipeline.from_pretrained("stabilityai/stable-diffusion-3.5-medium",
-torch_dtype=torch.bfloat16)` followed by `pipe(prompt)` failed with `expected mat1 and mat2 to have the same dtype,
-but got: c10::Half != c10::BFloat16`, and the only advice was "use fp16". Today's combination (diffusers 0.42.1 +
-transformers 5.x) loads the plain bf16 case, but every neighbouring case still fails: loading with no dtype, a
-per-component dtype dict, a text encoder passed in with another dtype (T5 in fp32 "for quality", CLIP in fp16),
-precomputed embeddings of another dtype, across the whole SD3 family. With this PR every text encoder follows the
-pipeline's dtype at load time, and `encode_prompt` hands the transformer embeddings in one well-defined dtype
-whatever precision each encoder runs in.
+{what}
 
-## Root cause
+## Behaviour changes
 
-1. **Loading, transformers 4.49**: `_from_config` fell back to the checkpoint dtype for the submodule built from the
-   config, so a `CLIPTextModelWithProjection` loaded with `torch_dtype=torch.bfloat16` kept `text_model` in the
-   checkpoint's fp16 while `text_projection` was bf16 (fixed in transformers #36335 / #36679). Users on those
-   releases still hit it, and diffusers never checked what it got back.
-2. **Loading, transformers v5**: the default dtype is now "auto" (the checkpoint's), while diffusers models load in
-   fp32 when no dtype is given. A plain `from_pretrained(repo)` therefore gives fp16 text encoders beside an fp32
-   transformer and VAE, and generation fails.
-3. **`encode_prompt`**: both CLIP outputs were cast to CLIP-L's dtype, the T5 output to T5's dtype, and the pooled
-   embeddings never. Any text encoder in another dtype than the transformer's made `torch.cat` promote the
-   embeddings to fp32; the latents then followed `prompt_embeds.dtype` and the transformer failed.
-
-## What changed, and why at this depth
-
-- `pipeline_loading_utils.load_sub_model` (shared by every pipeline): transformers models get fp32 when no dtype
-  is given, like diffusers models; after loading, any floating parameter or buffer not in the requested dtype is
-  cast in place, one tensor at a time (no second copy of the weights), leaving `_keep_in_fp32_modules` (T5's `wo`
-  in fp16) and quantized models alone. Modules passed in by the user and device placement are never touched.
-- `DiffusionPipeline.from_pretrained`: `dtype`/`torch_dtype` (and each value of a dtype dict) may be a
-  `torch.dtype` or its name (`"bfloat16"`, `"fp16"`, ...); anything else is a `ValueError` listing the accepted
-  values instead of a warning and a silent fallback to fp32.
-- `StableDiffusion3Pipeline.encode_prompt` gains a `dtype` argument (default: the transformer's dtype; without a
-  transformer, the promotion of the text encoders' dtypes). Every encoder output, pooled ones included, is cast to
-  it before concatenation, and so are embeddings passed in by the caller; the T5-less path returns zeros in it.
-  `__call__` prepares latents in the transformer's dtype, and the VAE encodes and decodes in its own dtype.
-  A text encoder whose parameters are in several dtypes fails with an error naming the component, the dtypes it
-  holds and the one expected. The img2img, inpaint, ControlNet, ControlNet inpainting and PAG pipelines get the
-  same code through `# Copied from`; the modular SD3 pipeline gets the same behaviour.
-
-The load-time fix sits in the shared loader so every pipeline with transformers components benefits; the
-encode-time fix sits in the SD3 source methods so the family stays one copy.
+{changes}
 
 ## Before / after
 
-{compare}
+Scenarios from the fork's matrix (`make compare`): pristine releases and the fork with its whole series.
+
+{before_after(pr)}
 
 ## How was it tested?
 
-- Fast tests added in `{UPSTREAM_TESTS[0]}` (tiny components and tokenizers built in code, no hub access).
-- The fork's broader scenario suite (the table above) runs each case against pristine 0.42.1 and this change.
-- Slow suite (SD3.5 Medium and Large x fp16/bf16/fp32, default load, T5-fp32 mixed load; cross-precision
-  agreement by pixel correlation against the fp32 image of the same seed), rehearsed on CPU with SD3.5-shaped
-  tiny stand-ins:
+{tests_section}
 
-{slow_tiny}
+Upstream's own SD3-family and loader tests, pristine vs the fork:
 
-On a GPU:
+{suite_counts(line)}
+
+## On a GPU
 
 {gpu}
 
-## Deliberately left out
-
-- No clamping when casting fp32 encoder outputs to fp16 (the outputs are layer-normed and far below fp16's range).
-- Layerwise-casting / fp8 text encoders, and a dtype report command: separate features.
-- Other families with the same `encode_prompt` pattern (Flux, ...) are not changed here; the loader part already
-  helps them.
-
-## Files
-
-```
-{stat.strip()}
-```
-
 ## Before submitting
-- [x] Tests added, no hub access needed.
-- [x] `make style && make quality` equivalents (ruff 0.9.10 with upstream's config, `# Copied from` consistency).
-- [x] Docstrings updated (`encode_prompt`'s new `dtype` argument).
+- [x] Tests added to the existing test classes, no hub access needed.
+- [x] `make style && make quality` equivalents (ruff with upstream's config, `# Copied from` consistency).
+- [x] Docstrings updated.
 """
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=os.path.join(ROOT, "pr"))
-    parser.add_argument("--check", action="store_true", help="also git apply --check the patch on pristine upstream")
-    args = parser.parse_args()
-    patch, names, stat = build_patch(args.out)
-    with open(os.path.join(args.out, "PR.md"), "w") as f:
-        f.write(pr_body(names, stat))
-    print(f"wrote {os.path.relpath(patch, ROOT)} ({len(names)} patch(es) of the series) and PR.md")
-    if args.check:
-        check_applies(patch)
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m forktools.upstream.pr", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--line", default=None, help="the line (default: $LINE, else the one src/diffusers holds)")
+    parser.add_argument("--out", default=str(ROOT / "pr"))
+    parser.add_argument("--check", action="store_true", help="check that each PR applies (and its tests, see above)")
+    parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
+    args = parser.parse_args(argv)
+    queue = Queue(select(args.line, materialized_first=True))
+    line = queue.line
+    prs = line.pull_requests
+    out = Path(args.out) / line.name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    if not prs:
+        print(f"line {line.name} sends no pull requests (lines/{line.name}/line.toml has no [[pr]])")
+        return 0
+    for number, pr in enumerate(prs, start=1):
+        source, tests = source_diff(queue, pr), tests_diff(line, pr)
+        stem = f"{number:02d}-{pr['name']}"
+        (out / f"{stem}.patch").write_text(mail(queue, pr, source, tests), encoding="utf-8")
+        verified = ""
+        if args.check:
+            verified = check(queue, pr, out / f"{stem}.patch", tests, args.upstream)
+        (out / f"{stem}.md").write_text(pr_body(queue, pr, number, tests, verified), encoding="utf-8")
+        print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/{stem}.patch and .md")
     return 0
+
+
+def check(queue, pr, patch, tests, upstream):
+    """Apply the PR to pristine upstream; with an upstream repository, run the tests it adds. Returns the evidence."""
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = os.path.join(tmp, "diffusers")
+        if upstream is None:
+            pristine_repo(queue, repo)
+            source = patch.read_text().split("\ndiff --git a/tests/", 1)[0]
+            proc = git("apply", "--check", "-", cwd=repo, check=False, input=source.split("\n---\n", 1)[1])
+            if proc.returncode != 0:
+                raise SystemExit(f"{patch.name}: the source part does not apply to pristine upstream: {proc.stderr}")
+            print(f"{patch.name}: its source part applies alone to pristine diffusers {queue.version}")
+            return ""
+        pristine_repo(queue, repo, upstream=upstream)
+        proc = git("am", str(patch), cwd=repo, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"{patch.name} does not `git am` on pristine upstream + its tests: {proc.stderr}")
+        added = added_tests(tests)
+        if not added:
+            return ""
+        from .suite import run_tests
+
+        ids = [f"{file}::{cls}::{name}" for file, cls, name in added]
+        with_pr = run_tests(repo, ids, os.path.join(repo, "src"))
+        git("checkout", "-q", "HEAD~1", "--", "src", cwd=repo)
+        without = run_tests(repo, ids, os.path.join(repo, "src"))
+        bad = [i for i in ids if with_pr.get(i) != "passed" or without.get(i) != "failed"]
+        if bad:
+            raise SystemExit(
+                f"{patch.name}: each added test must fail on pristine and pass with the PR: "
+                + "; ".join(f"{i}: pristine {without.get(i)}, PR {with_pr.get(i)}" for i in bad)
+            )
+        print(f"{patch.name}: git am on pristine + upstream tests; {len(ids)} added test(s) fail before, pass after")
+        return f"Checked offline with `make pr UPSTREAM=...`: all {len(ids)} fail on pristine and pass with this PR."
 
 
 if __name__ == "__main__":
