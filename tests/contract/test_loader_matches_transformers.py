@@ -288,11 +288,6 @@ def test_t5_partial_cast_in_fp16_keeps_wo_in_fp32(monkeypatch, repos):
     assert_same_tensors(got, expected, "t5 in fp16, block 0 left in fp32")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fork bug: the repair casts a keep-in-fp32 parameter left in another half dtype (here `wo`, left in bf16) "
-    "to the requested fp16, where transformers keeps it in fp32",
-)
 def test_t5_partial_cast_from_bf16_checkpoint_puts_wo_in_fp32(monkeypatch, repos):
     repo = repos("t5-bf16")
     expected = plain_load(T5EncoderModel, repo, FP16)
