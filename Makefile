@@ -43,6 +43,7 @@ check-patches:
 
 ## Fast, offline, CPU tests of the line src/diffusers holds.
 test:
+	@$(PYTHON) -m forktools.lines
 	$(PYTHON) -m pytest tests --ignore=tests/slow -q $(PYTEST_ARGS)
 
 ## Dtype scenarios on every line x test environment, upstream and fork; writes out/compare.md.

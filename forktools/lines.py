@@ -112,3 +112,21 @@ def select(name=None, root=ROOT, materialized_first=False):
         state = materialized(root)
         name = state["line"] if state else None
     return Line(name, root)
+
+
+def main(argv=None):
+    """`python -m forktools.lines`: print the line src/diffusers holds; exit 1 when $LINE names another one."""
+    import sys
+
+    state = materialized()
+    held = state["line"] if state else None
+    wanted = os.environ.get("LINE") or None
+    print(f"src/{PACKAGE} holds line {held}" if held else f"src/{PACKAGE} is not materialized")
+    if wanted and wanted != held:
+        print(f"LINE={wanted}, but src/{PACKAGE} holds {held}: run `make vendor LINE={wanted}`", file=sys.stderr)
+        return 1
+    return 0 if held else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
