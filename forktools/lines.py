@@ -91,6 +91,16 @@ def names(root=ROOT):
     return sorted(p.parent.name for p in folder.glob("*/line.toml"))
 
 
+def of_version(version, root=ROOT):
+    """The line whose pinned upstream release is `version` (a fork version such as "0.39.0+sd3dtype" works too)."""
+    version = version.split("+")[0]
+    for name in names(root):
+        line = Line(name, root)
+        if line.version == version:
+            return line
+    raise LineError(f"no line pins diffusers {version} (lines: {names(root)})")
+
+
 def materialized(root=ROOT):
     """
     What `src/diffusers` holds: {"line": name, "applied": [patch, ...], "files": {file: sha256}} as `make vendor`

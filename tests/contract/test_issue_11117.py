@@ -13,10 +13,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
 import transformers
 
-from forktools.lines import select
+import diffusers
+from forktools.lines import of_version
 from forktools.queue import Queue
 
 
@@ -61,7 +61,8 @@ def probe(repo, dtype_name, pythonpath=None):
 
 @pytest.fixture(scope="module")
 def pristine():
-    path = Queue(select(materialized_first=True)).upstream_dir / "src"
+    # The pristine release of the line under test (the imported diffusers, which `make compare` puts on PYTHONPATH).
+    path = Queue(of_version(diffusers.__version__)).upstream_dir / "src"
     if not (path / "diffusers" / "__init__.py").is_file():
         pytest.skip(f"no pristine upstream tree in {path}: run `make vendor`")
     return str(path)
