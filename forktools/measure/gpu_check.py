@@ -80,29 +80,28 @@ RATES = {
     "cpu": dict(start=12.0, write=0.05e9, init=0.5e9, load=0.05e9, flops={2: 2e9, 4: 10e9}, warmup=0.2, case=1.0),
 }
 SIZES = {"cuda": (1024, 512), "cpu": (64, 32)}
-DEFAULT_BUDGET = {"cuda": 390, "cpu": 900}
+DEFAULT_BUDGET = {"cuda": 360, "cpu": 900}
 CLEANUP_RESERVE = {"cuda": 15.0, "cpu": 5.0}
 GRACE = {"cuda": 20.0, "cpu": 30.0}  # how far a step may overrun its deadline before it is killed
+STARTED = time.time()  # the budget counts from here: imports and parameter counting included
 RANDOM_WEIGHTS = (
     "**Random weights**: the pipelines are SD3.5-shaped (real configs, real layout) but their weights are random, "
     "so this checks CUDA code paths, memory and speed, not image quality."
 )
 
 
-def log(message, start=[None]):
-    if start[0] is None:
-        start[0] = time.time()
-    print(f"[gpu-check {time.time() - start[0]:6.1f}s] {message}", flush=True)
+def log(message):
+    print(f"[gpu-check {time.time() - STARTED:6.1f}s] {message}", flush=True)
 
 
-def fmt(value, unit=""):
+def fmt(value):
     if value is None:
         return ""
     if value >= 100:
-        return f"{value:.0f}{unit}"
+        return f"{value:.0f}"
     if value >= 1:
-        return f"{value:.2f}{unit}"
-    return f"{value:.3g}{unit}"
+        return f"{value:.2f}"
+    return f"{value:.3g}"
 
 
 def fmt_bytes(value):
@@ -175,8 +174,17 @@ class Estimate:
     """Seconds and bytes of every step, from parameter counts and the device's rates."""
 
     def __init__(self, counts, device, tiny):
+        from .. import standins
+
         self.counts, self.rates, self.tiny = counts, RATES[device], tiny
         self.sizes = SIZES["cpu" if tiny else device]
+        self.transformer = {}  # model: (layers, width)
+        for model in MODELS:
+            config = standins.sd35_configs(model, full=not tiny)["transformer"]
+            self.transformer[model] = (
+                config["num_layers"],
+                config["num_attention_heads"] * config["attention_head_dim"],
+            )
 
     def weights(self, model, case):
         return sum(self.counts[model][n] * CASE_BYTES[case][n] for n in WEIGHTS)
@@ -195,9 +203,8 @@ class Estimate:
         c = self.counts[model]
         latent = size // (2 if self.tiny else 8) // 2  # VAE scale factor, then the 2x2 patches
         tokens = latent * latent + TEXT_TOKENS
-        full = not self.tiny
-        layers, width = (38, 2432) if model == "large" and full else (24, 1536) if full else (3, 32)
-        attention = 4 * layers * tokens * tokens * width
+        layers, width = self.transformer[model]
+        attention = 4 * layers * tokens * tokens * width  # QK^T and AV; MMDiT-X's extra attention is left out
         return 2 * (2 * c["transformer"] * tokens + attention)  # classifier-free guidance: a batch of 2
 
     def encode_flops(self, model):
@@ -221,43 +228,51 @@ class Estimate:
 
     def peak_gib(self, model, case, size):
         """Weights plus a rough activation term (the VAE decoder's full-resolution fp32 feature maps dominate)."""
-        width = 128 if not self.tiny else 8
-        activations = 6 * size * size * width * 4 + 40 * (size // 16) ** 2 * 2432 * 2
+        vae_width = 8 if self.tiny else 128
+        tokens = (size // (2 if self.tiny else 8) // 2) ** 2 + TEXT_TOKENS
+        activations = 6 * size * size * vae_width * 4 + 40 * tokens * self.transformer[model][1] * 2
         return (self.weights(model, case) + activations) / 2**30
 
 
 def plan_text(estimate, device):
-    """The on-paper estimate of every step, as markdown."""
+    """The on-paper estimate of every step, as markdown; and its total in seconds."""
     r = estimate.rates
+    sizes = " / ".join(map(str, estimate.sizes))
     lines = [
-        f"On-paper estimate ({'tiny stand-ins, CPU' if estimate.tiny else 'full size, ' + device}), {STEPS} steps, "
-        f"sizes {' and '.join(map(str, estimate.sizes))} px; rates: process start {r['start']:.0f} s, write "
-        f"{r['write'] / 1e9:.2f} GB/s, load {r['load'] / 1e9:.2f} GB/s, matmul {r['flops'][2] / 1e12:g} TFLOP/s "
-        f"(2-byte) / {r['flops'][4] / 1e12:g} TFLOP/s (fp32).",
+        f"On-paper estimate ({'tiny stand-ins, CPU' if estimate.tiny else 'full size, ' + device}), {STEPS} steps "
+        f"per image at {sizes} px. Rates: process start {r['start']:.0f} s, write {r['write'] / 1e9:.2f} GB/s, "
+        f"load {r['load'] / 1e9:.2f} GB/s, matmul {r['flops'][2] / 1e12:g} TFLOP/s in 2-byte dtypes and "
+        f"{r['flops'][4] / 1e12:g} TFLOP/s in fp32, {r['warmup']:g} s of first-step warm-up per image.",
         "",
-        "| step | bytes | estimate s | peak GPU GiB (weights + activations) |",
-        "| --- | --- | --- | --- |",
+        f"| step | bytes | load s | s/step ({sizes}) | generate s ({sizes}) | estimate s | peak GPU GiB ({sizes}) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     total = 0.0
     for index, model in enumerate(MODELS):
         with_shared = index == 0
         seconds = estimate.build(model, with_shared)
         total += seconds
-        what = "text encoders, VAE, transformer" if with_shared else "transformer (the rest is shared)"
+        what = "text encoders, VAE, transformer" if with_shared else "transformer; the rest is shared"
+        largest = max(estimate.counts[model][n] for n in (WEIGHTS if with_shared else ("transformer",))) * 4
         lines.append(
-            f"| build {model} ({what}) | {fmt_bytes(estimate.written(model, with_shared))} written | "
-            f"{seconds:.0f} | largest component in fp32 while built |"
+            f"| build {model} ({what}) | {fmt_bytes(estimate.written(model, with_shared))} written | | | "
+            f"| {seconds:.0f} | {largest / 2**30:.1f} (largest component in fp32, then cast) |"
         )
         for side, cases in (("upstream", ["bf16"]), ("fork", list(CASES))):
             total += r["start"]
-            lines.append(f"| {model} {side}: process start | | {r['start']:.0f} | |")
+            lines.append(f"| {model} {side}: process start | | | | | {r['start']:.0f} | |")
             for case in cases:
                 first, extra = estimate.case(model, case)
                 total += first + extra
+                load = estimate.weights(model, case) / r["load"]
+                generate = " / ".join(f"{estimate.generate(model, case, size):.1f}" for size in estimate.sizes)
+                rate = r["flops"][4 if case in ("fp32", "default") else 2]
+                steps = " / ".join(f"{estimate.step_flops(model, size) / rate:.3f}" for size in estimate.sizes)
                 peaks = " / ".join(f"{estimate.peak_gib(model, case, size):.1f}" for size in estimate.sizes)
                 lines.append(
                     f"| {model} {side} {CASES[case][0]} ({CASES[case][1]}) | "
-                    f"{fmt_bytes(estimate.weights(model, case))} loaded | {first + extra:.0f} | {peaks} |"
+                    f"{fmt_bytes(estimate.weights(model, case))} loaded | {load:.1f} | {steps} | {generate} "
+                    f"| {first + extra:.0f} | {peaks} |"
                 )
     lines += ["", f"Total: about {total:.0f} s, plus cleanup."]
     return "\n".join(lines), total
@@ -302,7 +317,7 @@ def build_worker(work, model, tiny, device, with_shared):
             write_s=time.perf_counter() - start,
         )
         log(
-            f"built {model} {name}: {stats[name]['params'] / 1e9:.3f} B params, {stats[name]['bytes'] / 1e9:.2f} GB "
+            f"built {model} {name}: {fmt_count(stats[name]['params'])} params, {fmt_bytes(stats[name]['bytes'])} "
             f"written, {built:.1f} s to build, {stats[name]['write_s']:.1f} s to save"
         )
         del module
@@ -360,12 +375,16 @@ def run_process(cmd, env, timeout, log_path):
 class Check:
     def __init__(self, args, device, tiny, counts):
         self.args, self.device, self.tiny = args, device, tiny
+        self.models = [m for m in MODELS if m in (args.models or MODELS)]
         self.estimate = Estimate(counts, device, tiny)
         self.rates = self.estimate.rates
         self.sizes = self.estimate.sizes
         self.budget = args.budget or DEFAULT_BUDGET["cpu" if tiny else device]
-        self.start = time.time()
+        self.start = STARTED
         self.end = self.start + self.budget - CLEANUP_RESERVE[device]
+        self.out = os.path.abspath(
+            args.out or os.path.join(ROOT, "out", "gpu-check-tiny.md" if tiny else "gpu-check.md")
+        )
         self.work = os.path.abspath(
             args.work or os.path.join(ROOT, "build", "gpu-check-tiny" if tiny else "gpu-check")
         )
@@ -375,7 +394,7 @@ class Check:
         self.versions = {}
         self.device_name = None
         self.rows = {}
-        for model in MODELS:
+        for model in self.models:
             for side, cases in (("fork", REPORT_ORDER), ("upstream", ("bf16",))):
                 for case in cases:
                     for size in self.sizes:
@@ -386,8 +405,8 @@ class Check:
     def items(self):
         """Every step in order: (model, kind, case, seconds, core); kind is "build", "upstream" or "fork"."""
         items = []
-        for index, model in enumerate(MODELS):
-            with_shared = index == 0 or MODELS[0] in self.dead
+        for index, model in enumerate(self.models):
+            with_shared = index == 0 or self.models[0] in self.dead
             items.append((model, "build", None, self.estimate.build(model, with_shared), True))
             for side, cases in (("upstream", ["bf16"]), ("fork", list(CASES))):
                 for case in cases:
@@ -559,7 +578,9 @@ class Check:
             row = self.rows[model, side, case, record.get("size") or self.sizes[0]]
             row.update({k: v for k, v in record.items() if k not in ("kind", "nodeid", "size")})
         unfinished = "not finished: " + (
-            "killed at the budget deadline" if returncode is None else f"the pytest process exited with {returncode}"
+            "killed at the budget deadline"
+            if returncode is None
+            else f"the pytest process exited with {returncode}: {error_line(tail)}"
         )
         for case in cases:
             first = self.rows[model, side, case, self.sizes[0]]
@@ -580,17 +601,28 @@ class Check:
             f"folder {self.work}; fork {self.fork_src}; upstream {self.upstream_src}"
         )
         try:
-            for index, model in enumerate(MODELS):
-                with_shared = index == 0 or MODELS[0] in self.dead
+            for index, model in enumerate(self.models):
+                with_shared = index == 0 or self.models[0] in self.dead
                 if self.build(model, with_shared):
+                    self.write()
                     self.suite(model, "upstream")
+                    self.write()
                     self.suite(model, "fork")
-                if not self.args.keep:
+                if not self.args.keep:  # never two transformers on disk: the next model reuses the rest
                     shutil.rmtree(os.path.join(self.work, f"sd35-{model}"), ignore_errors=True)
+                self.write()
         finally:
             if not self.args.keep:
                 shutil.rmtree(self.work, ignore_errors=True)
-        self.used = time.time() - self.start
+        return self.write(final=True)
+
+    def write(self, final=False):
+        """Write the report (after every step, so a run cut short still leaves one); return its text."""
+        text = self.report(final)
+        os.makedirs(os.path.dirname(self.out) or ".", exist_ok=True)
+        with open(self.out, "w") as f:
+            f.write(text)
+        return text
 
     # -- report
     def ratios(self, model, size):
@@ -602,17 +634,18 @@ class Check:
             out.append(f"{fork[key] / up[key]:.2f}" if fork.get(key) and up.get(key) else "")
         return out
 
-    def report(self):
+    def report(self, final=True):
         import torch
         import transformers
 
         counts = self.estimate.counts
+        used = time.time() - self.start
         what = "tiny SD3.5-shaped stand-ins (CPU rehearsal)" if self.tiny else "full-size SD3.5-shaped pipelines"
         fork = self.versions.get("fork", (fork_version(self.fork_src), self.fork_src))
         upstream = self.versions.get("upstream", ("(not run)", self.upstream_src))
         models = "; ".join(
             f"{m}: transformer {fmt_count(counts[m]['transformer'])}, {fmt_count(sum(counts[m].values()))} in all"
-            for m in MODELS
+            for m in self.models
         )
         lines = [
             f"### GPU check: {what}",
@@ -626,7 +659,7 @@ class Check:
             f"- parameters ({models}), built in this run in the real repositories' layout: text encoders fp16, "
             "transformer bf16, VAE fp16, the real scheduler config, offline tokenizers",
             f"- {STEPS} steps per image at {' and '.join(f'{s}x{s}' for s in self.sizes)}; budget {self.budget:.0f} s: "
-            f"used {self.used:.0f} s, left {self.budget - self.used:.0f} s",
+            f"used {used:.0f} s, left {self.budget - used:.0f} s" + ("" if final else " (run in progress)"),
         ]
         if self.tiny:
             lines.append(
@@ -638,7 +671,7 @@ class Check:
             "| fork/upstream load | encode | step | note |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for model in MODELS:
+        for model in self.models:
             for side, cases in (("fork", REPORT_ORDER), ("upstream", ("bf16",))):
                 for case in cases:
                     for size in self.sizes:
@@ -679,6 +712,14 @@ class Check:
         return [k for k, row in self.rows.items() if k[1] == "fork" and row["result"].startswith(("failed", "error"))]
 
 
+def error_line(text):
+    """The first pytest `E   ...` line of a log, else its last line."""
+    for line in text.splitlines():
+        if line.startswith("E "):
+            return line[1:].strip()[:200]
+    return last_line(text)
+
+
 def last_line(text):
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""
@@ -717,7 +758,7 @@ def device_command():
         "set -o pipefail; PYTHONUNBUFFERED=1 python3 -m forktools.measure.gpu_check --out $OUT/gpu-check.md "
         "2>&1 | tee $OUT/gpu-check.log"
     )
-    print(f"run(command={command!r}, carry={carry!r}, timeout_s=480)")
+    print(f"run(command={command!r}, carry={carry!r}, timeout_s=420)")
     for path, size in sizes.items():
         print(f"  carries {path}: {size / 2**20:.1f} MiB" + ("" if size else " (MISSING: run `make vendor`)"))
     total = sum(sizes.values()) + tracked_bytes
@@ -743,12 +784,17 @@ def main(argv=None):
     parser.add_argument("--work", default=None, help="where to build (default: build/gpu-check[-tiny])")
     parser.add_argument("--fork-src", default=None, help="folder holding the fork's diffusers (default: src)")
     parser.add_argument("--upstream-src", default=None, help="folder holding pristine diffusers")
+    parser.add_argument(
+        "--models", type=lambda text: text.split(","), default=None, help="medium,large (default: both, in order)"
+    )
     parser.add_argument("--plan", action="store_true", help="print the on-paper estimate and exit")
     parser.add_argument("--device-command", action="store_true", help="print the device-tool command and exit")
     parser.add_argument("--build-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--device", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.models and not set(args.models) <= set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
 
     if args.build_worker:
         result = build_worker(args.work, args.build_worker, args.tiny, args.device, args.shared)
@@ -757,26 +803,20 @@ def main(argv=None):
     if args.device_command:
         return device_command()
 
-    device = "cuda" if not args.tiny and cuda_available() else "cpu"
-    tiny = args.tiny or device == "cpu"
     fork_src = os.path.abspath(args.fork_src or os.path.join(ROOT, "src"))
     sys.path.insert(0, fork_src)  # parameter counting imports diffusers: the fork, installed or not
-    counts = count_parameters(tiny)
-    if args.plan:
-        text, _ = plan_text(Estimate(counts, "cpu" if tiny else "cuda", tiny), "cpu" if tiny else "cuda")
-        print(text)
+    if args.plan:  # on paper: needs no GPU
+        device = "cpu" if args.tiny else "cuda"
+        print(plan_text(Estimate(count_parameters(args.tiny), device, args.tiny), device)[0])
         return 0
+    device = "cuda" if not args.tiny and cuda_available() else "cpu"
+    tiny = args.tiny or device == "cpu"
+    counts = count_parameters(tiny)
     if not args.tiny and device == "cpu":
         log("no CUDA device: running the CPU rehearsal on tiny stand-ins (--tiny)")
     check = Check(args, device, tiny, counts)
-    check.run()
-    out = args.out or os.path.join(ROOT, "out", "gpu-check-tiny.md" if tiny else "gpu-check.md")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    report = check.report()
-    with open(out, "w") as f:
-        f.write(report)
-    print(report, flush=True)
-    log(f"report written to {out}")
+    print(check.run(), flush=True)
+    log(f"report written to {check.out}")
     failed = check.failed()
     if failed:
         log(f"{len(failed)} fork row(s) failed")
