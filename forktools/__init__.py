@@ -6,5 +6,6 @@
 - `forktools.standins`: SD3 / SD3.5-shaped stand-in pipelines built offline, from tiny to full size.
 - `forktools.upstream`: what goes to, or checks against, upstream: `quality`, `copies` (the `# Copied from` checker),
   `pr` (the pull requests) and `suite` (upstream's own tests, pristine vs fork).
-- `forktools.measure`: harnesses that measure rather than test: `compare`, `bench` and `gpu_check`.
+- `forktools.measure`: harnesses that measure rather than test: `compare`, `bench` and `gpu_check` (with its
+  pytest plugin `gpu_probe`).
 """

@@ -631,7 +631,7 @@ class Check:
             return ["", "", ""]
         out = []
         for key in ("load_s", "encode_s", "step_s"):
-            out.append(f"{fork[key] / up[key]:.2f}" if fork.get(key) and up.get(key) else "")
+            out.append(fmt(fork[key] / up[key]) if fork.get(key) and up.get(key) else "")
         return out
 
     def report(self, final=True):
