@@ -71,9 +71,10 @@ quality:
 pr:
 	$(PYTHON) -m forktools.upstream.pr --check
 
-## Upstream's own SD3-family and loader tests, pristine vs fork (UPSTREAM=path of a huggingface/diffusers checkout).
+## Upstream's own SD3-family and loader tests, pristine vs fork (UPSTREAM=path of a huggingface/diffusers checkout;
+## RECORD=1 also writes lines/<LINE>/upstream-suite.{json,md}).
 upstream-suite:
-	$(PYTHON) -m forktools.upstream.suite $(if $(UPSTREAM),--upstream $(UPSTREAM))
+	$(PYTHON) -m forktools.upstream.suite $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(RECORD),--record)
 
 ## Full-size SD3.5-shaped pipelines on a CUDA GPU (random weights), or the same steps at tiny size on CPU (TINY=1).
 gpu-check:

@@ -7,7 +7,8 @@ the series) to the pristine release, and of a diff of upstream's tests, lines/<l
 against upstream's git revision in `[upstream_tests]`. It is written as pr/<line>/<NN>-<name>.patch, a mail that
 `git am` takes in a clone of huggingface/diffusers (the source diff, then the tests diff), and pr/<line>/<NN>-<name>.md,
 the PR description (behaviour changes, the before/after table of out/compare.json, upstream's suite counts of
-out/upstream-suite/<line>.json, the GPU report out/gpu-check.md when there is one).
+out/upstream-suite/<line>.json, else the recorded lines/<line>/upstream-suite.json, the GPU report out/gpu-check.md
+when there is one).
 
 --check: the source part of each PR applies alone to the pristine sdist. With --upstream (a huggingface/diffusers git
 repository holding that revision; $UPSTREAM works too): the whole patch `git am`s on the sdist plus upstream's tests
@@ -172,7 +173,10 @@ def before_after(pr):
 
 
 def suite_counts(line):
+    """The counts of out/upstream-suite/<line>.json, else of the recorded lines/<line>/upstream-suite.json."""
     path = ROOT / "out" / "upstream-suite" / f"{line.name}.json"
+    if not path.is_file():
+        path = line.folder / "upstream-suite.json"
     if not path.is_file():
         return (
             "Not run here: `make upstream-suite UPSTREAM=/path/to/huggingface/diffusers` runs upstream's SD3-family "

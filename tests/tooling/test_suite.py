@@ -1,0 +1,186 @@
+"""`make upstream-suite`: skipped without an upstream repository; the hub stand-ins; junit reading and the verdict."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+from forktools.lines import ROOT
+from forktools.upstream import hub_standins
+from forktools.upstream import pr as make_pr
+from forktools.upstream import suite
+
+
+def test_without_an_upstream_repository_the_suite_says_it_is_skipped_and_how_to_run_it():
+    env = {k: v for k, v in os.environ.items() if k not in ("UPSTREAM", "LINE")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "forktools.upstream.suite", "--line", "0.42"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and "skipped" in lines[0] and "make upstream-suite LINE=0.42 UPSTREAM=" in lines[0]
+
+
+def test_a_missing_test_package_is_named_and_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(suite, "REQUIRED", {"no_such_module_here": "no-such-package==1.0"})
+    assert suite.main(["--line", "0.42", "--upstream", str(tmp_path)]) == 2
+    assert "no-such-package==1.0" in capsys.readouterr().err
+
+
+def test_the_stand_in_cache_resolves_offline(tmp_path):
+    """A stand-in installed with install_repo is what transformers and huggingface_hub find with HF_HUB_OFFLINE=1."""
+    folder = tmp_path / "t5"
+    hub_standins.save_t5_tokenizer(str(folder))
+    hub_standins.t5_config().save_pretrained(str(folder))
+    commit, files = hub_standins.install_repo(str(tmp_path / "hub"), "hf-internal-testing/tiny-random-t5", str(folder))
+    assert "config.json" in files and "tokenizer.json" in files
+    storage = tmp_path / "hub" / "models--hf-internal-testing--tiny-random-t5"
+    assert (storage / "refs" / "main").read_text() == commit
+    assert (storage / "snapshots" / commit / "config.json").is_symlink()
+    listing = json.loads((storage / "trees" / f"{commit}.json").read_text())
+    assert set(listing["files"]) == set(files)
+    code = textwrap.dedent(
+        """
+        from huggingface_hub import snapshot_download
+        from transformers import AutoConfig, AutoTokenizer
+
+        repo = "hf-internal-testing/tiny-random-t5"
+        config = AutoConfig.from_pretrained(repo)
+        tokenizer = AutoTokenizer.from_pretrained(repo)
+        print(config.model_type, config.d_model, len(tokenizer), tokenizer("a photo of a cat").input_ids[-1])
+        print(snapshot_download(repo))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "home"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary, snapshot = proc.stdout.splitlines()[-2:]
+    model_type, d_model, length, last = summary.split()
+    assert (model_type, d_model, last) == ("t5", "32", "1")  # the sequence ends with </s>
+    assert int(length) <= hub_standins.T5_VOCAB_SIZE
+    assert snapshot == str(storage / "snapshots" / commit)
+
+
+FILE = "tests/pipelines/test_x.py"
+
+
+def junit(tmp_path, name, cases):
+    """A pytest-style junit report of FILE: cases are (class, test, inner xml)."""
+    body = "".join(
+        f'<testcase classname="tests.pipelines.test_x{"." + cls if cls else ""}" name="{test}" time="0.1">{inner}'
+        "</testcase>"
+        for cls, test, inner in cases
+    )
+    path = tmp_path / f"{name}.xml"
+    path.write_text(f'<?xml version="1.0"?><testsuites><testsuite name="pytest">{body}</testsuite></testsuites>')
+    return path
+
+
+def test_junit_reports_are_read_and_compared(tmp_path):
+    failure = '<failure message="AssertionError: Expected: [0.1]">trace</failure>'
+    xfail = '<skipped type="pytest.xfail" message="Some import error" />'
+    pristine = junit(
+        tmp_path,
+        "pristine",
+        [
+            ("Fast", "test_same", ""),
+            ("Fast", "test_broken", ""),
+            ("Fast", "test_repaired", failure),
+            ("Fast", "test_marked", xfail),
+            ("Fast", "test_gpu", '<skipped type="pytest.skip" message="test requires a hardware accelerator" />'),
+            ("Fast", "test_gpu", ""),
+            ("", "test_function", ""),
+        ],
+    )
+    fork = junit(
+        tmp_path,
+        "fork",
+        [
+            ("Fast", "test_same", ""),
+            ("Fast", "test_broken", '<failure message="RuntimeError: dtype">trace</failure>'),
+            ("Fast", "test_repaired", ""),
+            ("Fast", "test_marked", ""),
+            ("Fast", "test_gpu", '<skipped type="pytest.skip" message="test requires a hardware accelerator" />'),
+            ("", "test_function", ""),
+            ("", "test_function", '<error message="failed on teardown">trace</error>'),
+        ],
+    )
+    log = f"XPASS {FILE}::Fast::test_marked - Some import error\n"
+    before, after = suite.read_junit(pristine, [FILE]), suite.read_junit(fork, [FILE], log)
+    assert before[f"{FILE}::Fast::test_repaired"][0] == "failed"
+    assert before[f"{FILE}::Fast::test_marked"][0] == "xfailed" and after[f"{FILE}::Fast::test_marked"][0] == "xpassed"
+    assert after[f"{FILE}::test_function"][0] == "error"  # a teardown error beats the pass reported before it
+    assert suite.counts(before) == "3 passed, 1 failed, 1 skipped, 1 xfailed"
+    assert suite.counts(after) == "2 passed, 1 failed, 1 error, 1 skipped, 1 xpassed"
+    regressions, fixed, other = suite.compare(before, after)
+    assert regressions == [f"{FILE}::Fast::test_broken", f"{FILE}::test_function"]
+    assert fixed == [f"{FILE}::Fast::test_marked", f"{FILE}::Fast::test_repaired"]
+    assert other == {}  # test_gpu: a later pass of the same test does not hide its skip
+    # A file that did not run on the fork: what passed on pristine is a regression.
+    regressions, _, _ = suite.compare(before, {}, crashed={FILE})
+    assert f"{FILE}::Fast::test_same" in regressions
+    assert suite.category(f"{FILE}::Fast::test_repaired", "AssertionError: Expected: [0.1]").startswith("numeric")
+
+
+def test_run_tests_returns_an_outcome_per_node_id(tmp_path, monkeypatch):
+    repo, src = tmp_path / "repo", tmp_path / "repo" / "src"
+    (repo / "tests").mkdir(parents=True)
+    src.mkdir()
+    (repo / "tests" / "__init__.py").write_text("")
+    (repo / "tests" / "test_x.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            import unittest
+
+            import pytest
+
+
+            class Fast(unittest.TestCase):
+                def test_ok(self):
+                    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+                def test_bad(self):
+                    assert False
+
+                @unittest.skip("no accelerator")
+                def test_skip(self):
+                    pass
+
+
+            @pytest.mark.parametrize("n", [1, 2])
+            def test_param(n):
+                assert n == 1
+            """
+        )
+    )
+    (tmp_path / "hub").mkdir()
+    monkeypatch.setattr(suite, "ensure_standins", lambda builder: tmp_path / "hub")
+    monkeypatch.setattr(suite, "missing_packages", lambda: [])
+    ids = ["tests/test_x.py::Fast::test_ok", "tests/test_x.py::Fast::test_bad", "tests/test_x.py::Fast::test_skip"]
+    found = suite.run_tests(str(repo), ids + ["tests/test_x.py::test_param"], str(src))
+    assert found == dict(zip(ids, ("passed", "failed", "skipped")), **{"tests/test_x.py::test_param": "failed"})
+
+
+def test_make_pr_quotes_the_recorded_suite_when_out_has_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(make_pr, "ROOT", tmp_path)
+    line = types.SimpleNamespace(name="9.9", folder=tmp_path)
+    assert make_pr.suite_counts(line).startswith("Not run here")
+    recorded = {
+        "revision": "abc",
+        "files": {
+            "tests/a.py": {"pristine": "1 passed, 0 failed, 0 skipped", "fork": "1 passed, 0 failed, 0 skipped"}
+        },
+        "total": {"pristine": "1 passed, 0 failed, 0 skipped", "fork": "1 passed, 0 failed, 0 skipped"},
+        "regressions": [],
+    }
+    (tmp_path / "upstream-suite.json").write_text(json.dumps(recorded))
+    text = make_pr.suite_counts(line)
+    assert "| `tests/a.py` | 1 passed, 0 failed, 0 skipped |" in text and "Revision abc; 0 test(s)" in text
