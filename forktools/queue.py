@@ -344,9 +344,10 @@ class Queue:
 
     def export(self, topic=None, files=None):
         """
-        Write every applied patch from src/diffusers. `topic` names the patch that takes edits no patch owns yet: an
-        applied patch takes edited files no patch touches; a new patch, appended after the last applied one, takes
-        every file edited since the last vendor or export (as in `quilt new`). `files` limits what `topic` takes.
+        Write every applied patch from src/diffusers. `topic` names the patch that takes edits other than to the files
+        it already owns: an applied patch takes edited files that neither it nor any later patch touches (their edits
+        since the last vendor or export, on top of the patches before it); a new patch, appended after the last
+        applied one, takes every file edited since then (as in `quilt new`). `files` limits what `topic` takes.
         """
         names = self.applied()
         series = self.series()
@@ -357,12 +358,18 @@ class Queue:
                 raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
             if topic in series and topic not in names:
                 raise PatchQueueError(f"{topic} is not applied in src/{PACKAGE}: `make vendor` the whole series first")
-            candidates = unowned if topic in series else self.edited()
+            if topic in series:
+                # An applied patch takes edited files that neither it nor any patch after it touches yet.
+                later = names[names.index(topic) :]
+                taken = {rel for rels in self.touched(later).values() for rel in rels}
+                candidates = sorted(rel for rel in self.edited() if rel not in taken)
+            else:
+                candidates = self.edited()
             wanted = sorted({f.removeprefix(PKG_PREFIX) for f in files}) if files else candidates
             if set(wanted) - set(candidates):
                 raise PatchQueueError(
                     (
-                        "not edited, or already owned by a patch: "
+                        "not edited, or touched by it or a later patch already: "
                         if topic in series
                         else "not edited since the last vendor or export: "
                     )

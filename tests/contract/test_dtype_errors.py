@@ -210,9 +210,6 @@ TORCH_MISMATCHES = {
     # A Linear whose bias is in another dtype than its input and weight (a partial cast that missed the biases).
     "linear-bias": lambda: F.linear(ones(2, 4, dtype=BF16), ones(3, 4, dtype=BF16), ones(3)),
 }
-# torch's message for the last one, "self and mat2 must have the same dtype, but got Float and BFloat16" (addmm), is
-# not among the messages the fork recognizes: that real mismatch propagates as torch's error, unexplained.
-NOT_RECOGNIZED = pytest.mark.xfail(strict=True, reason="fork bug: torch's `self and mat2 must have the same dtype`")
 
 
 def mixed_module():
@@ -220,9 +217,7 @@ def mixed_module():
 
 
 @pytest.mark.parametrize("op", TORCH_MISMATCHES)
-def test_torch_mismatch_messages_are_recognized_for_a_mixed_module(request, op):
-    if op == "linear-bias":
-        request.applymarker(NOT_RECOGNIZED)
+def test_torch_mismatch_messages_are_recognized_for_a_mixed_module(op):
     error = torch_error(TORCH_MISMATCHES[op])
     with pytest.raises(RuntimeError) as info:
         raise_for_dtype_mismatch(mixed_module(), "text_encoder", BF16, error)
