@@ -31,7 +31,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -191,17 +190,18 @@ def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_t
         DIFFUSERS_NO_ADVISORY_WARNINGS="1",
         OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
     )
+    cwd = Path(cwd).resolve()  # pytest names tests relative to the real path of its rootdir
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfExX", "--rootdir", str(cwd)]
     if importlib.util.find_spec("pytest_timeout") is not None:
         cmd += ["--timeout", str(test_timeout)]
     cmd += [f"--junitxml={xml}", *args]
     Path(xml).unlink(missing_ok=True)
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             return proc.wait(timeout=file_timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the pytest we started, and what it started
+            proc.kill()
             proc.wait()
             out.write(f"\n[forktools] killed after {file_timeout} s\n")
             return None
@@ -225,8 +225,10 @@ def read_junit(xml, files, log_text=""):
                 node = f"{path}::{classname[len(module) + 1 :].replace('.', '::')}::{name}"
             if node:
                 break
-        if node is None:  # a collection error: classname "", name the module
+        if node is None and not classname:  # a collection error: classname "", name the module
             node = next((path for module, path in modules if name == module), name)
+        elif node is None:
+            node = f"{files[0] if len(files) == 1 else '?'}::{classname.strip('.').replace('.', '::')}::{name}"
         children = {child.tag: child for child in case}
         outcome, message = "passed", ""
         for tag, kind in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):

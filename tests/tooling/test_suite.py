@@ -165,7 +165,8 @@ def test_run_tests_returns_an_outcome_per_node_id(tmp_path, monkeypatch):
     monkeypatch.setattr(suite, "ensure_standins", lambda builder: tmp_path / "hub")
     monkeypatch.setattr(suite, "missing_packages", lambda: [])
     ids = ["tests/test_x.py::Fast::test_ok", "tests/test_x.py::Fast::test_bad", "tests/test_x.py::Fast::test_skip"]
-    found = suite.run_tests(str(repo), ids + ["tests/test_x.py::test_param"], str(src))
+    (tmp_path / "link").symlink_to(repo)  # tests are named relative to the checkout's real path
+    found = suite.run_tests(str(tmp_path / "link"), ids + ["tests/test_x.py::test_param"], str(src))
     assert found == dict(zip(ids, ("passed", "failed", "skipped")), **{"tests/test_x.py::test_param": "failed"})
 
 
