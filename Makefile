@@ -28,9 +28,10 @@ install: $(if $(ENV),env) vendor
 env:
 	python3 -m forktools.envs create $(ENV)
 
-## Fetch and verify LINE's pinned sdist, extract it and apply its series into src/diffusers (UPTO=patch: only so far).
+## Fetch and verify LINE's pinned sdist, extract it and apply its series into src/diffusers (UPTO=patch: only so far;
+## OFFSETS=1: let hunks move, after a lower patch changed, then `make patches` writes them exact again).
 vendor:
-	$(PYTHON) -m forktools.queue vendor $(if $(FORCE),--force) $(if $(UPTO),--upto $(UPTO))
+	$(PYTHON) -m forktools.queue vendor $(if $(FORCE),--force) $(if $(UPTO),--upto $(UPTO)) $(if $(OFFSETS),--allow-offsets)
 
 ## Re-export the patches of the line src/diffusers holds (TOPIC=NNNN-name.patch takes edits no patch owns yet,
 ## or only FILES="src/diffusers/a.py ..." of them).

@@ -15,7 +15,8 @@ Without --line (or $LINE), `vendor` takes the default line and the other command
 Patches stack, as in quilt: a file may be changed by several patches of the series, each diff made against the file
 as the patches before it left it. An edit to a file goes into the *last* applied patch that touches it; an edit to a
 file no patch touches needs `--topic`. To change what an earlier patch does to a shared file, materialize the series
-up to that patch (`vendor --upto`), edit, export, then `vendor` the whole series again.
+up to that patch (`vendor --upto`), edit, export, then `vendor --allow-offsets` the whole series and `export` again,
+which rewrites the patches above it without offsets.
 """
 
 import argparse
@@ -97,10 +98,12 @@ class Queue:
             )
         return applied
 
-    def save_state(self, applied):
+    def save_state(self, applied, offsets=False):
         """Record the line, the applied patches and the content of every file they leave changed."""
         files = {rel: content_hash(self.work_bytes(rel)) for rel in self.changed_files()}
         state = {"line": self.line.name, "applied": applied, "files": files}
+        if offsets:
+            state["offsets"] = True  # applied with offsets: `export` writes the patches exact again
         self.line.state_file.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
     def edited(self):
@@ -227,7 +230,7 @@ class Queue:
 
             for name in names:
                 before[name] = {rel: read(rel) for rel in touched[name]}
-                apply_strict(self.patches / name, Path(stage), name)
+                apply_strict(self.patches / name, Path(stage), name, allow_offsets=True)
             after = {rel: read(rel) for rel in files}
         return before, after
 
@@ -291,7 +294,7 @@ class Queue:
         return unified_diff(rel, self.baseline(rel), self.work_bytes(rel))
 
     # ----------------------------------------------------------------------------------------------- commands
-    def vendor(self, force=False, upto=None):
+    def vendor(self, force=False, upto=None, allow_offsets=False):
         state = materialized(self.root)
         if self.work.exists() and not force:
             held = Queue(select(state["line"], self.root)) if state else None
@@ -318,16 +321,16 @@ class Queue:
         self.extract(archive)
         self.build.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.build, prefix="stage-") as stage:
-            staged = self.build_tree(Path(stage) / "src", names)
+            staged = self.build_tree(Path(stage) / "src", names, allow_offsets=allow_offsets)
             old = Path(stage) / "old"
             if self.work.exists():
                 os.replace(self.work, old)
             self.work.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, self.work)
-        self.save_state(names)
+        self.save_state(names, offsets=allow_offsets)
         return names
 
-    def build_tree(self, dest, names=None):
+    def build_tree(self, dest, names=None, allow_offsets=False):
         """
         Write the fork's package (pristine, version stamped, `names` or the whole series applied) to `dest/diffusers`
         without touching src/diffusers, and return that folder; `dest` must not hold a `diffusers` folder yet.
@@ -339,7 +342,7 @@ class Queue:
         init = staged / "__init__.py"
         init.write_bytes(self.stamp(init.read_text(encoding="utf-8")).encode("utf-8"))
         for name in names:
-            apply_strict(self.patches / name, Path(dest), name, strip=2)
+            apply_strict(self.patches / name, Path(dest), name, strip=2, allow_offsets=allow_offsets)
         return staged
 
     def export(self, topic=None, files=None):
@@ -435,7 +438,12 @@ class Queue:
         names = self.applied()
         rendered, unowned, _ = self.render(names)
         stale = [name for name, text in rendered.items() if (self.patches / name).read_text(encoding="utf-8") != text]
-        if stale and not self.edited():
+        if stale and self.state().get("offsets"):
+            problems.append(
+                f"src/{PACKAGE} was materialized with hunks moved by offsets ({stale[0]}): run `make patches` to write "
+                "the patches without them"
+            )
+        elif stale and not self.edited():
             # src/diffusers is as it was materialized: the patches changed under it (a pull, a checkout).
             problems.append(
                 f"lines/{self.line.name}/patches changed since src/{PACKAGE} was materialized ({stale[0]}): run "
@@ -507,9 +515,10 @@ def files_in_diff(body):
     return files
 
 
-def apply_strict(patch, stage, name, strip=1):
+def apply_strict(patch, stage, name, strip=1, allow_offsets=False):
     """
-    Apply one patch inside `stage` with git apply: exact context, no fuzz, and no hunk moved by an offset. `strip`
+    Apply one patch inside `stage` with git apply: exact context, no fuzz, and no hunk moved by an offset unless
+    `allow_offsets` (to rebase the patches above one that changed; `export` then writes them without offsets). `strip`
     is git apply's `-p`: 1 where `stage` holds `src/diffusers`, 2 where it holds `diffusers`.
     """
     env = dict(GIT_ENV, GIT_CEILING_DIRECTORIES=str(Path(stage).parent))
@@ -521,7 +530,7 @@ def apply_strict(patch, stage, name, strip=1):
         checking = re.match(r"Checking patch (.+?)\.\.\.$", line)
         if checking:
             current = checking.group(1)
-        if "(offset" in line or "fuzz" in line:
+        if ("(offset" in line and not allow_offsets) or "fuzz" in line:
             raise PatchQueueError(f"patch {name} applies to {current} only with an offset: {line.strip()}")
     if proc.returncode != 0:
         failed = re.search(r"^error: patch failed: (.+?):(\d+)$", output, re.M)
@@ -539,6 +548,9 @@ def main(argv=None):
     vendor = sub.add_parser("vendor", help="materialize src/diffusers from the pinned sdist and the series")
     vendor.add_argument("--force", action="store_true", help="replace src/diffusers even if it holds edits")
     vendor.add_argument("--upto", help="apply the series only up to this patch (to edit it; see above)")
+    vendor.add_argument(
+        "--allow-offsets", action="store_true", help="let hunks move (after editing a lower patch); then `export`"
+    )
     export = sub.add_parser("export", help="re-export the applied patches from src/diffusers")
     export.add_argument("--topic", help="patch file that takes edited files no patch owns yet")
     export.add_argument("--files", nargs="+", help="with --topic: only these files (default: every unowned edit)")
@@ -550,7 +562,7 @@ def main(argv=None):
         line = select(args.line, materialized_first=args.command != "vendor", **kwargs)
         queue = Queue(line)
         if args.command == "vendor":
-            names = queue.vendor(force=args.force, upto=args.upto)
+            names = queue.vendor(force=args.force, upto=args.upto, allow_offsets=args.allow_offsets)
             upto = f" (up to {args.upto})" if args.upto else ""
             print(f"src/{PACKAGE}: line {line.name}, {queue.name} {queue.fork_version}, {len(names)} patch(es){upto}")
         elif args.command == "export":

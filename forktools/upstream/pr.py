@@ -289,7 +289,7 @@ def check(queue, pr, patch, tests, upstream):
         repo = os.path.join(tmp, "diffusers")
         if upstream is None:
             pristine_repo(queue, repo)
-            source = patch.read_text().split("\ndiff --git a/tests/", 1)[0]
+            source = patch.read_text().split("\ndiff --git a/tests/", 1)[0] + "\n"
             proc = git("apply", "--check", "-", cwd=repo, check=False, input=source.split("\n---\n", 1)[1])
             if proc.returncode != 0:
                 raise SystemExit(f"{patch.name}: the source part does not apply to pristine upstream: {proc.stderr}")
