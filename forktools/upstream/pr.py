@@ -248,9 +248,8 @@ Upstream's own SD3-family and loader tests, pristine vs the fork:
 {gpu}
 
 ## Before submitting
-- [x] Tests added to the existing test classes, no hub access needed.
+- [{"x" if added else " "}] Tests added to the existing test classes, no hub access needed.
 - [x] `make style && make quality` equivalents (ruff with upstream's config, `# Copied from` consistency).
-- [x] Docstrings updated.
 """
 
 

@@ -191,9 +191,9 @@ def test_encode_prompt_dtype_argument_and_fallback_without_transformer(sd35_repo
     parts = components(sd35_repo, {"text_encoder": BF16, "text_encoder_2": BF16, "text_encoder_3": FP32})
     pipe = StableDiffusion3Pipeline(**parts)
     assert {t.dtype for t in encode(pipe, dtype=FP16)} == {FP16}
-    # Without a transformer: the smallest dtype holding every encoder's output (bf16 and fp32 -> fp32).
+    # Without a transformer: CLIP-L's dtype, whatever T5 runs in (as the modular SD3 pipeline does).
     pipe = StableDiffusion3Pipeline(**dict(parts, transformer=None))
-    assert {t.dtype for t in encode(pipe)} == {FP32}
+    assert {t.dtype for t in encode(pipe)} == {BF16}
 
 
 def test_precomputed_embeddings_of_another_dtype(sd35_repo):
