@@ -260,9 +260,10 @@ def counts(results):
 
 
 def first_line(message, width=200):
+    """The first non-blank line of `message`, with this checkout's path left out."""
     for line in message.splitlines():
         if line.strip():
-            return line.strip()[:width]
+            return line.strip().replace(f"{ROOT}/", "")[:width]
     return ""
 
 
