@@ -88,7 +88,10 @@ def source_diff(queue, pr):
 
 def tests_diff(line, pr):
     path = line.folder / "prs" / f"{pr['name']}.tests.patch"
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+    if not path.is_file():
+        return ""
+    with open(path, encoding="utf-8", newline="") as f:  # keep CRLF lines: some of upstream's test files have them
+        return f.read()
 
 
 def added_tests(diff):
@@ -295,7 +298,7 @@ def check(queue, pr, patch, tests, upstream):
             print(f"{patch.name}: its source part applies alone to pristine diffusers {queue.version}")
             return ""
         pristine_repo(queue, repo, upstream=upstream)
-        proc = git("am", str(patch), cwd=repo, check=False)
+        proc = git("am", "--keep-cr", str(patch), cwd=repo, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"{patch.name} does not `git am` on pristine upstream + its tests: {proc.stderr}")
         added = added_tests(tests)
