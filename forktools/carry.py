@@ -1,12 +1,13 @@
 """Carry a patch from one line to another by a three-way merge of each file it touches.
 
-    python -m forktools.carry PATCH --from 0.42 [--since REV]
+    python -m forktools.carry PATCH --from 0.42 [--since REV] [--at REV]
 
 src/diffusers must hold the target line (`make vendor LINE=0.39 UPTO=<the patch before PATCH there>`, or the whole
 series when the patch is new to it). For each file PATCH touches, `git merge-file` merges into the target's file the
 change PATCH makes in the source line: from the file as the source series leaves it before PATCH to the file after it
 (with `--since REV`: from the file after PATCH as committed at REV to the file after PATCH now, to carry a later fix of
-a patch both lines have). Clean merges are written; a conflict is written with git's markers and named. Then resolve
+a patch both lines have; with `--at REV`, the source line as committed at REV, to carry a patch across an upstream
+bump of its own line). Clean merges are written; a conflict is written with git's markers and named. Then resolve
 the conflicts, `make patches` (TOPIC=PATCH for a patch new to the target line), `make vendor OFFSETS=1` and
 `make patches` again to rewrite the patches above it, `make check-patches`, and run the line's tests.
 """
@@ -67,18 +68,24 @@ def merge(ours, base, theirs, labels):
         return paths["ours"].read_bytes(), proc.returncode == 0
 
 
-def carry(patch, source_name, since=None, root=ROOT):
+def carry(patch, source_name, since=None, at=None, root=ROOT):
     state = materialized(root)
-    if state is None or state["line"] == source_name:
+    if state is None or (state["line"] == source_name and at is None):
         raise PatchQueueError(f"src/diffusers must hold the target line, not {source_name}: `make vendor LINE=...`")
     target = Queue(Line(state["line"], root))
-    source = Line(source_name, root)
-    if since is None:
-        base, theirs = source_states(source, patch)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            _, base = source_states(committed_line(source, since, tmp), patch)
-        _, theirs = source_states(source, patch)
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp_since:
+        source = committed_line(Line(source_name, root), at, tmp) if at else Line(source_name, root)
+        if since is None:
+            base, theirs = source_states(source, patch)
+        else:
+            _, base = source_states(committed_line(Line(source_name, root), since, tmp_since), patch)
+            _, theirs = source_states(source, patch)
+        return merge_into(target, source, base, theirs)
+
+
+def merge_into(target, source, base, theirs):
+    """Merge, file by file, the change from `base` to `theirs` (the source line's) into the target's src/diffusers."""
+    source_name = source.name
     results = []
     for rel in sorted(set(base) | set(theirs)):
         pristine = source.pristine / rel
@@ -101,9 +108,10 @@ def main(argv=None):
     parser.add_argument("patch", help="the patch's file name in the source line's series")
     parser.add_argument("--from", dest="source", required=True, help="the source line")
     parser.add_argument("--since", help="carry only what changed in the patch since this git revision")
+    parser.add_argument("--at", help="take the source line as committed at this git revision (across a bump)")
     args = parser.parse_args(argv)
     try:
-        results = carry(args.patch, args.source, args.since)
+        results = carry(args.patch, args.source, args.since, args.at)
     except PatchQueueError as err:
         print(f"carry: error: {err}", file=sys.stderr)
         return 1
