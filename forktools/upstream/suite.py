@@ -322,7 +322,7 @@ def tree_version(src):
 
 # ---------------------------------------------------------------------------------------------------- reports
 def report(line, revision, trees, series, runs, absent, wall):
-    """The suite's json (a dict) from {side: {file: (results or None, summary)}}; `series`: {patch: sha256 prefix}."""
+    """The suite's json (a dict) from {side: {file: (results or None, summary)}}; `series`: {patch: diff digest}."""
     merged = {side: {} for side in SIDES}
     for side in SIDES:
         for results, _ in runs[side].values():
@@ -463,7 +463,8 @@ def suite(line, upstream, out, files, record, file_timeout):
     queue = Queue(line)
     trees = {"pristine": queue.ensure_pristine().parent}
     fork = ROOT / "build" / "trees" / f"{line.name}-suite"
-    series = {name: hashlib.sha256((line.patches / name).read_bytes()).hexdigest()[:12] for name in queue.series()}
+    # Each patch's diff (not its header), as a short sha256: which series the fork's counts are of.
+    series = {name: hashlib.sha256(queue.read_patch(name)[1].encode()).hexdigest()[:12] for name in queue.series()}
     shutil.rmtree(fork, ignore_errors=True)
     trees["fork"] = queue.build_tree(fork / "src").parent
     hub = ensure_standins(trees["pristine"])
