@@ -42,7 +42,9 @@ PROMPT = "a photo of a cat"
 PIPELINE_COMPONENTS = ("text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae")
 NAMES = {"bfloat16": BF16, "torch.float16": FP16, "bf16": BF16, "fp16": FP16}
 # Upstream's warning, naming the component or class when the entry point knows it.
-AUTO_WARNING = re.compile(rf"Passed `{DTYPE_KWARG}` auto( for `\w+`)? is not a `torch.dtype`\. Defaulting to `torch.float32`\.")
+AUTO_WARNING = re.compile(
+    rf"Passed `{DTYPE_KWARG}` auto( for `\w+`)? is not a `torch.dtype`\. Defaulting to `torch.float32`\."
+)
 
 
 # ------------------------------------------------------------------------------- original-layout single files
