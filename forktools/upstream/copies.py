@@ -194,6 +194,18 @@ def run(root, files=None, fix=False, pristine=None, out=sys.stdout):
             if os.path.abspath(c.file) in targets or (source_file(c) in targets and source_touched(c))
         ]
 
+    def inherited(copy, current):
+        """Whether upstream's release already has this drift: the same copy, and the source unchanged by us."""
+        if pristine is None:
+            return False
+        pristine_file = os.path.join(pristine, os.path.relpath(copy.file, package_root))
+        found, before = find_object(package_root, copy.source_name), find_object(pristine, copy.source_name)
+        if before is None or not os.path.isfile(pristine_file):
+            return False
+        if lines_of(found[0])[found[1] : found[2]] != lines_of(before[0])[before[1] : before[2]]:
+            return False
+        return current in "\n".join(lines_of(pristine_file))
+
     drifted = []
     for copy in copies:
         expected, where = expected_code(package_root, copy, lines_of)
@@ -204,7 +216,7 @@ def run(root, files=None, fix=False, pristine=None, out=sys.stdout):
             continue
         current = "\n".join(lines_of(copy.file)[copy.start : copy.end])
         indent = re.match(r"^(\s*)", current).group(1)
-        if not same_code(current, expected, indent):
+        if not same_code(current, expected, indent) and not inherited(copy, current):
             src = f"{os.path.relpath(where[0], package_root)}:{where[1] + 1}"
             print(f"{rel}:{copy.start + 1}: copy of {copy.source_name} ({src}) is out of sync", file=out)
             drifted.append((copy, expected))

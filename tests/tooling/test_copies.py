@@ -76,3 +76,17 @@ def test_a_missing_source_is_reported(tmp_path):
     out = io.StringIO()
     assert check_copies.run(str(src), out=out) == 1
     assert "source diffusers.source.Source.encode not found" in out.getvalue()
+
+
+def test_a_drift_upstream_already_has_is_not_ours_but_a_new_one_is(tmp_path):
+    # Upstream's release ships drifted.py out of sync already; we touch drifted.py for another reason.
+    pristine, _ = make_package(tmp_path / "pristine")
+    src, package = make_package(tmp_path / "fork")
+    (package / "drifted.py").write_text((package / "drifted.py").read_text() + "\n\ndef ours():\n    return 3\n")
+    files = [str(package / "drifted.py")]
+    assert check_copies.run(str(src), files=files, pristine=str(pristine), out=io.StringIO()) == 0
+    # Changing the source makes the same copy ours to keep in sync.
+    (package / "source.py").write_text((package / "source.py").read_text().replace("self.dtype", "self._dtype"))
+    out = io.StringIO()
+    assert check_copies.run(str(src), files=files, pristine=str(pristine), out=out) == 1
+    assert "drifted.py:3: copy of diffusers.source.Source.encode" in out.getvalue()
