@@ -199,6 +199,12 @@ def ones(*shape, dtype=FP32):
 # Each runs one op with operands in two dtypes, as a layer of a half-cast encoder would.
 TORCH_MISMATCHES = {
     "linear": lambda: F.linear(ones(2, 4, dtype=FP16), ones(3, 4, dtype=BF16)),
+    "sdpa-mask": lambda: F.scaled_dot_product_attention(
+        ones(1, 2, 3, 4, dtype=BF16),
+        ones(1, 2, 3, 4, dtype=BF16),
+        ones(1, 2, 3, 4, dtype=BF16),
+        ones(1, 1, 3, 3, dtype=FP16),
+    ),
     "linear-3d-bias": lambda: F.linear(ones(1, 2, 4, dtype=FP16), ones(3, 4, dtype=BF16), ones(3, dtype=BF16)),
     "linear-input-fp32": lambda: F.linear(ones(2, 4), ones(3, 4, dtype=FP16)),
     "conv2d": lambda: F.conv2d(ones(1, 2, 4, 4), ones(3, 2, 1, 1, dtype=FP16)),

@@ -323,3 +323,19 @@ def test_no_dtype_loads_float32_like_transformers_4(repos, kind):
     assert_same_tensors(got, plain_load(type(got), repo, FP32), f"{kind} without dtype, float32 load")
     if not TRANSFORMERS_5:  # before v5, transformers itself loaded in float32 without a dtype
         assert_same_tensors(got, plain_load(type(got), repo), f"{kind} without dtype, plain transformers")
+
+
+def test_no_dtype_asks_transformers_4_for_nothing(monkeypatch, repos):
+    # transformers 4 loads in float32 without a dtype, and 4.49 mishandles an explicit one: the float32 default is
+    # only passed to transformers 5, which would otherwise load the checkpoint's dtype.
+    seen = {}
+    original = CLIPTextModelWithProjection.from_pretrained.__func__
+
+    def spy(cls, path, *args, **kwargs):
+        seen.update(kwargs)
+        return original(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPTextModelWithProjection, "from_pretrained", classmethod(spy))
+    load(OneEncoderPipeline, repos("clip"))
+    asked = seen.get("dtype", seen.get("torch_dtype"))
+    assert asked == (FP32 if TRANSFORMERS_5 else None)

@@ -121,3 +121,25 @@ def test_fp16_compute_stays_finite_and_close_where_wo_exceeds_fp16(overflowing_t
     assert cosine(got, expected) >= MIN_COSINE
     relative_error = ((got.float() - expected).abs().max() / expected.abs().max()).item()
     assert relative_error <= 0.01
+
+
+def test_casting_twice_raises_as_upstream_does(sd35_repo):
+    t5 = load(StableDiffusion3Pipeline, sd35_repo, torch.bfloat16).text_encoder_3
+    apply_layerwise_casting(t5, storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="already exists"):
+        apply_layerwise_casting(t5, storage_dtype=torch.float8_e5m2, compute_dtype=torch.float16)
+
+
+def test_a_unit_casts_its_parameters_only_and_honours_the_skip_patterns(sd35_repo):
+    from transformers import T5EncoderModel
+
+    t5 = load(StableDiffusion3Pipeline, sd35_repo, torch.bfloat16).text_encoder_3
+    block = t5.encoder.block[0].layer[1]  # T5LayerFF: DenseReluDense (a unit, holds `wo`) and a layer_norm
+    block.DenseReluDense.register_buffer("scale", torch.ones(2, dtype=torch.bfloat16))
+    apply_layerwise_casting(t5, storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+    assert isinstance(t5, T5EncoderModel)
+    assert block.DenseReluDense.wo.weight.dtype == torch.float8_e4m3fn
+    assert block.DenseReluDense.scale.dtype == torch.bfloat16  # a buffer of the unit is left alone
+    assert block.layer_norm.weight.dtype == torch.bfloat16  # skipped by the default "norm" pattern
+    registry = getattr(t5, "_diffusers_hook", None)
+    assert registry is None or registry.get_hook("layerwise_casting") is None  # the model itself is never one unit
