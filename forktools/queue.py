@@ -46,6 +46,8 @@ Forwarded: no
 Author: TODO
 ---
 """
+# What `git merge-file` (forktools.carry) leaves in a file with a conflict, as a line the diff adds.
+CONFLICT_MARKER = re.compile(r"^\+(<<<<<<<|>>>>>>>) ", re.M)
 # Git's messages are parsed below: make sure they are not translated.
 GIT_ENV = dict(os.environ, LC_ALL="C", LANG="C", LANGUAGE="C")
 
@@ -392,6 +394,11 @@ class Queue:
                 + "; give them to a patch with `make patches TOPIC=NNNN-topic.patch`"
             )
         rendered, _, dropped = self.render(names, give=give)
+        marked = [name for name, text in rendered.items() if CONFLICT_MARKER.search(text)]
+        if marked:
+            raise PatchQueueError(
+                f"src/{PACKAGE} holds merge conflict markers (they would go into {', '.join(marked)}): resolve them first"
+            )
         applied = list(names)
         if topic and topic not in series:
             # A new patch goes right after the last applied one, with a header template to fill in.
@@ -430,6 +437,8 @@ class Queue:
                 problems.append(f"{where}/patches/{name}: header lacks {', '.join(f'`{m}:`' for m in missing)}")
             if "TODO" in header:
                 problems.append(f"{where}/patches/{name}: header still has TODO")
+            if CONFLICT_MARKER.search(self.read_patch(name)[1]):
+                problems.append(f"{where}/patches/{name} adds merge conflict markers")
         return problems + self.unexported()
 
     def unexported(self):

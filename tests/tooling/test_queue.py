@@ -311,3 +311,19 @@ def test_state_records_line_and_patches(repo):
     queue.vendor()
     state = json.loads((repo / "src/.applied").read_text())
     assert state == {"line": "8.8", "applied": [], "files": {}}
+
+
+def test_conflict_markers_are_never_exported(repo):
+    queue = queue_of(repo)
+    queue.vendor()
+    edit(repo, "mod.py", "line 3\n", "<<<<<<< ours\nline three\n=======\nline 3!\n>>>>>>> theirs\n")
+    with pytest.raises(patchq.PatchQueueError, match="merge conflict markers"):
+        queue.export(topic="0001-x.patch")
+    assert not (repo / "lines/9.9/patches/0001-x.patch").exists()
+    # A patch that holds them anyway (written by hand) is flagged by the check.
+    (repo / "lines/9.9/patches/0001-x.patch").write_text(
+        HEADER.format("x")
+        + patchq.unified_diff("mod.py", MODULE.encode(), (repo / "src/diffusers/mod.py").read_bytes())
+    )
+    (repo / "lines/9.9/series").write_text("0001-x.patch\n")
+    assert any("adds merge conflict markers" in p for p in queue.problems())
