@@ -44,6 +44,49 @@ SHAPES = {
 }
 
 
+SD35_VAE_BLOCKS = ("DownEncoderBlock2D", "UpDecoderBlock2D")
+# The VAE settings every SD3.5 shape shares (../shared/reference/sd35-checkpoints.md).
+_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=16,
+    scaling_factor=1.5305,
+    shift_factor=0.0609,
+    use_quant_conv=False,
+    use_post_quant_conv=False,
+    force_upcast=True,
+)
+
+
+def _scaled_transformer_and_vae(s):
+    """Config kwargs of the transformer and the VAE of a scaled-down shape `s` (an entry of `SHAPES`)."""
+    transformer = dict(
+        sample_size=16,
+        patch_size=2,
+        in_channels=16,
+        out_channels=16,
+        num_layers=s["layers"],
+        attention_head_dim=s["head_dim"],
+        num_attention_heads=s["heads"],
+        joint_attention_dim=s["t5"],
+        caption_projection_dim=s["heads"] * s["head_dim"],
+        pooled_projection_dim=s["clip_l"] + s["clip_g"],
+        pos_embed_max_size=32,
+        dual_attention_layers=s["dual"],
+        qk_norm=s["qk_norm"],
+    )
+    vae = dict(
+        _VAE,
+        down_block_types=(SD35_VAE_BLOCKS[0],) * 2,
+        up_block_types=(SD35_VAE_BLOCKS[1],) * 2,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=32,
+    )
+    return transformer, vae
+
+
 def _clip_tokenizer(folder):
     """A byte-level CLIP BPE tokenizer with no merges: every byte is a token."""
     from transformers import CLIPTokenizer
@@ -87,8 +130,9 @@ def make_components(shape="tiny", seed=0):
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
 
     s = SHAPES[shape]
-    tokenizer_dir = tempfile.mkdtemp(prefix="clip-bpe-")
-    tokenizer = _clip_tokenizer(tokenizer_dir)
+    with tempfile.TemporaryDirectory(prefix="clip-bpe-") as tokenizer_dir:
+        tokenizer = _clip_tokenizer(tokenizer_dir)
+        tokenizer_2 = _clip_tokenizer(tokenizer_dir)
     vocab_size = len(tokenizer)
 
     def clip(hidden, act, seed_offset):
@@ -128,39 +172,11 @@ def make_components(shape="tiny", seed=0):
         )
     ).eval()
 
+    transformer_config, vae_config = _scaled_transformer_and_vae(s)
     torch.manual_seed(seed + 4)
-    transformer = SD3Transformer2DModel(
-        sample_size=16,
-        patch_size=2,
-        in_channels=16,
-        out_channels=16,
-        num_layers=s["layers"],
-        attention_head_dim=s["head_dim"],
-        num_attention_heads=s["heads"],
-        joint_attention_dim=s["t5"],
-        caption_projection_dim=s["heads"] * s["head_dim"],
-        pooled_projection_dim=s["clip_l"] + s["clip_g"],
-        pos_embed_max_size=32,
-        dual_attention_layers=s["dual"],
-        qk_norm=s["qk_norm"],
-    )
+    transformer = SD3Transformer2DModel(**transformer_config)
     torch.manual_seed(seed + 5)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        latent_channels=16,
-        norm_num_groups=4,
-        sample_size=32,
-        scaling_factor=1.5305,
-        shift_factor=0.0609,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        force_upcast=True,
-    )
+    vae = AutoencoderKL(**vae_config)
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
     return {
         "scheduler": scheduler,
@@ -168,7 +184,7 @@ def make_components(shape="tiny", seed=0):
         "text_encoder_2": text_encoder_2,
         "text_encoder_3": text_encoder_3,
         "tokenizer": tokenizer,
-        "tokenizer_2": _clip_tokenizer(tokenizer_dir),
+        "tokenizer_2": tokenizer_2,
         "tokenizer_3": tokenizer_3,
         "transformer": transformer,
         "vae": vae,
@@ -212,7 +228,6 @@ SD35_TRANSFORMERS = {
 # How the real repositories store each component: text encoders fp16, transformer and VAE 2 bytes per parameter.
 SD35_STORED = dict(SD35_LAYOUT, vae=torch.float16)
 CLIP_VOCAB, T5_VOCAB = 49408, 32128
-SD35_VAE_BLOCKS = ("DownEncoderBlock2D", "UpDecoderBlock2D")
 
 
 def _tokenizer_lengths():
@@ -229,16 +244,6 @@ def sd35_configs(model="medium", full=True):
     special = dict(bos_token_id=clip_len - 2, eos_token_id=clip_len - 1, pad_token_id=clip_len - 1)
     clip = dict(max_position_embeddings=CLIP_MAX_LENGTH, **special)
     t5 = dict(feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    vae = dict(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=16,
-        scaling_factor=1.5305,
-        shift_factor=0.0609,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        force_upcast=True,
-    )
     if full:
         return {
             "text_encoder": dict(
@@ -284,7 +289,7 @@ def sd35_configs(model="medium", full=True):
                 **SD35_TRANSFORMERS[model],
             ),
             "vae": dict(
-                vae,
+                _VAE,
                 down_block_types=(SD35_VAE_BLOCKS[0],) * 4,
                 up_block_types=(SD35_VAE_BLOCKS[1],) * 4,
                 block_out_channels=(128, 256, 512, 512),
@@ -294,6 +299,7 @@ def sd35_configs(model="medium", full=True):
             ),
         }
     s = SHAPES[model]
+    transformer, vae = _scaled_transformer_and_vae(s)
 
     def tiny_clip(hidden, act):
         return dict(
@@ -320,30 +326,8 @@ def sd35_configs(model="medium", full=True):
             num_heads=4,
             relative_attention_num_buckets=8,
         ),
-        "transformer": dict(
-            sample_size=16,
-            patch_size=2,
-            in_channels=16,
-            out_channels=16,
-            num_layers=s["layers"],
-            attention_head_dim=s["head_dim"],
-            num_attention_heads=s["heads"],
-            joint_attention_dim=s["t5"],
-            caption_projection_dim=s["heads"] * s["head_dim"],
-            pooled_projection_dim=s["clip_l"] + s["clip_g"],
-            pos_embed_max_size=32,
-            dual_attention_layers=s["dual"],
-            qk_norm=s["qk_norm"],
-        ),
-        "vae": dict(
-            vae,
-            down_block_types=(SD35_VAE_BLOCKS[0],) * 2,
-            up_block_types=(SD35_VAE_BLOCKS[1],) * 2,
-            block_out_channels=(8, 16),
-            layers_per_block=1,
-            norm_num_groups=4,
-            sample_size=32,
-        ),
+        "transformer": transformer,
+        "vae": vae,
     }
 
 
