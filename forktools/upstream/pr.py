@@ -196,6 +196,13 @@ def suite_counts(line):
         f"Revision {suite['revision']}; {len(regressions)} test(s) that pass on pristine fail on the fork"
         + (": " + ", ".join(f"`{r}`" for r in regressions) if regressions else ".")
     )
+    fixed = suite.get("fixed", [])
+    if fixed:
+        out.append(
+            f"{len(fixed)} test(s) fail on pristine and pass on the fork (its whole series): "
+            + ", ".join(f"`{f}`" for f in fixed)
+            + "."
+        )
     return "\n".join(out)
 
 
