@@ -21,7 +21,7 @@ INIT = ROOT / "src" / "diffusers" / "__init__.py"
 TEST_EXTRA = {
     "test": ["parameterized", "pytest", "requests-mock", "sentencepiece", "transformers"],
     "torch": ["accelerate"],
-    "quality": ["ruff"],
+    "quality": ["ruff", "hf-doc-builder"],
 }
 
 version = re.search(r'^__version__ = "(.+)"$', INIT.read_text(encoding="utf-8"), re.M) if INIT.is_file() else None

@@ -1,6 +1,7 @@
 """`make quality`: upstream's checks on every file the line's patch series touches, in the materialized tree.
 
-Runs ruff `check` and `format --check` with upstream's ruff configuration (the pinned sdist's pyproject.toml) and
+Runs ruff `check` and `format --check` with upstream's ruff configuration (the pinned sdist's pyproject.toml),
+`doc-builder style --max_len 119 --check_only` (upstream's docstring check; hf-doc-builder is in its `quality` extra) and
 the `# Copied from` checker (forktools.upstream.copies) on those files and on the copies elsewhere of the functions
 the series changes; then ruff on the fork's own code (setup.py, forktools/, tests/, examples/). Exits non-zero on any
 finding.
@@ -29,6 +30,12 @@ def main():
         if files:
             cmd = [sys.executable, "-m", "ruff", *args, "--config", config, *files]
             failed |= subprocess.run(cmd, cwd=root).returncode != 0
+    if files:
+        print("doc-builder style, as upstream's `make quality` runs it")
+        cmd = [sys.executable, "-m", "doc_builder.commands.doc_builder_cli", "style", *files, "--max_len", "119"]
+        if subprocess.run([*cmd, "--check_only"], cwd=root).returncode != 0:
+            print(f"docstrings to restyle: run `{' '.join(['doc-builder', *cmd[3:]])}` and `make patches`")
+            failed = True
     ours = [
         name for name in ("setup.py", "forktools", "tests", "examples") if os.path.exists(os.path.join(root, name))
     ]

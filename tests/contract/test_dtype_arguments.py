@@ -2,13 +2,15 @@
 
 Entry points: `DiffusionPipeline.from_pretrained`, `ModelMixin.from_pretrained`, `from_single_file` (a pipeline and
 models, from original-layout checkpoints built here), `from_pipe`, `ComponentSpec.load` and
-`ModularPipeline.load_components`. A torch dtype and its names ("bfloat16", "torch.float16", "bf16", "fp16") load in
-that dtype; "auto" keeps upstream's meaning (float32, with a warning naming the value); an unknown name or an integer
-dtype is a ValueError naming the value (and the component, for a value of a dtype dict).
+`ModularPipeline.load_components`. A torch dtype and its names ("bfloat16", "torch.float16", "half", "bf16", "fp16")
+load in that dtype; "auto" keeps upstream's meaning (float32, with a warning naming the value); an unknown name or an
+integer dtype is a ValueError naming the value (and the component, for a value of a dtype dict); `from_pipe` refuses a
+dtype dict with a TypeError, as upstream did.
 
-Parity: where upstream's answer was already right (torch dtypes, dicts of them, "auto" where upstream loads float32),
-the fork loads every tensor in the dtype pristine upstream does, and uniform bf16/fp32 loads encode and generate bit
-for bit as upstream does (pristine upstream runs in a subprocess, its sdist tree first on PYTHONPATH).
+Parity: where upstream's answer was already right (torch dtypes, dicts of them, "auto" where upstream loads float32,
+names in a dtype dict that upstream handed to transformers), the fork loads every tensor in the dtype pristine
+upstream does, and uniform bf16/fp32 loads encode and generate bit for bit as upstream does (pristine upstream runs in
+a subprocess, its sdist tree first on PYTHONPATH).
 """
 
 import json
@@ -40,7 +42,7 @@ BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "a photo of a cat"
 PIPELINE_COMPONENTS = ("text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae")
-NAMES = {"bfloat16": BF16, "torch.float16": FP16, "bf16": BF16, "fp16": FP16}
+NAMES = {"bfloat16": BF16, "torch.float16": FP16, "half": FP16, "bf16": BF16, "fp16": FP16}
 # Upstream's warning, naming the component or class when the entry point knows it.
 AUTO_WARNING = re.compile(
     rf"Passed `{DTYPE_KWARG}` auto( for `\w+`)? is not a `torch.dtype`\. Defaulting to `torch.float32`\."
@@ -298,6 +300,12 @@ def test_bad_value_in_a_dtype_dict_names_the_component(files, entry, value):
         ENTRY_POINTS[entry](files, {DTYPE_KWARG: {"text_encoder_2": value, "default": "bf16"}})
 
 
+def test_from_pipe_refuses_a_dtype_dict_as_upstream_did(files):
+    # from_pipe casts the whole pipeline to one dtype; upstream failed on a dict with a TypeError from `.to()`.
+    with pytest.raises(TypeError, match="one dtype for the whole pipeline, but got {'transformer': torch.bfloat16}"):
+        _from_pipe(files, {DTYPE_KWARG: {"transformer": BF16}})
+
+
 @pytest.mark.parametrize("entry", DICT_ENTRY_POINTS)
 def test_dtype_dict_with_names(files, entry):
     layout = {"text_encoder_3": "float32", "transformer": "bf16", "vae": "torch.bfloat16", "default": "fp16"}
@@ -317,8 +325,11 @@ PARITY = {
     "fp16": FP16,
     "fp32": FP32,
     "dict": {"text_encoder_3": FP32, "transformer": BF16, "default": FP16},
+    # Names of torch dtypes for transformers components, which upstream passed on to transformers.
+    "dict-names": {"text_encoder": "half", "text_encoder_3": "float64", "transformer": BF16, "default": FP16},
     "auto": "auto",
 }
+PARITY_NAMES = {"half": FP16, "float64": torch.float64}
 PARITY_AUTO = (
     "DiffusionPipeline.from_pretrained",
     "ModelMixin.from_pretrained",
@@ -330,14 +341,17 @@ PARITY_AUTO = (
 def parity_cases():
     for entry in sorted(ENTRY_POINTS):
         for label in PARITY:
-            if (label != "dict" or entry in DICT_ENTRY_POINTS) and (label != "auto" or entry in PARITY_AUTO):
+            if (not label.startswith("dict") or entry in DICT_ENTRY_POINTS) and (
+                label != "auto" or entry in PARITY_AUTO
+            ):
                 yield entry, label
 
 
 def expected_dtype(label, name):
     value = PARITY[label]
     if isinstance(value, dict):
-        return value.get(name, value["default"])
+        value = value.get(name, value["default"])
+        return PARITY_NAMES.get(value, value)
     return FP32 if value == "auto" else value
 
 
@@ -432,6 +446,8 @@ def test_component_dtypes_match_upstream_where_upstream_was_right(files, upstrea
     got = tensor_dtypes(files)
     assert sorted(got["dtypes"]) == sorted(expected["dtypes"])
     assert expected["right"], "upstream got no case right: nothing to compare"
+    # Names in a dtype dict reached transformers upstream, which loaded those components in the named dtype.
+    assert "DiffusionPipeline.from_pretrained dict-names" in expected["right"]
     differences = []
     for case in expected["right"]:
         mine = got["dtypes"][case]
