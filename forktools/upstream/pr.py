@@ -199,9 +199,7 @@ def suite_counts(line):
     fixed = suite.get("fixed", [])
     if fixed:
         out.append(
-            f"{len(fixed)} test(s) fail on pristine and pass on the fork (its whole series): "
-            + ", ".join(f"`{f}`" for f in fixed)
-            + "."
+            f"{len(fixed)} test(s) fail on pristine and pass on the fork: " + ", ".join(f"`{f}`" for f in fixed) + "."
         )
     return "\n".join(out)
 
@@ -218,14 +216,13 @@ def pr_body(queue, pr, number, tests, verified):
     if added:
         listed = "\n".join(f"- `{file}::{cls}::{name}`" for file, cls, name in added)
         evidence = verified or (
-            "Each fails on pristine and passes with this PR: `make pr UPSTREAM=/path/to/huggingface/diffusers` "
-            "checks it offline."
+            f"Each fails on pristine {queue.version} and passes with this PR alone (checked offline, on CPU)."
         )
         tests_section = f"Tests added to upstream's existing test classes:\n\n{listed}\n\n{evidence}"
     else:
         tests_section = "No tests yet."
     gpu = read("out/gpu-check.md")
-    gpu = gpu if gpu and "device: cpu" not in gpu.lower() else "Not run on a GPU yet (`make gpu-check` on a CUDA box)."
+    gpu = gpu if gpu and "device: cpu" not in gpu.lower() else "Not run on a GPU yet."
     return f"""# {pr["title"]}
 
 PR {number} of the SD3 mixed-precision series (diffusers {queue.version}). Related to {ISSUE}: the plain repro of that
@@ -241,7 +238,9 @@ issue passes on today's stack, but the neighbouring cases below still fail.
 
 ## Before / after
 
-Scenarios from the fork's matrix (`make compare`): pristine releases and the fork with its whole series.
+Dtype scenarios on tiny SD3.5-layout pipelines, on pristine releases and on our fork, which carries this PR together
+with the rest of the series (so a row may also need another PR of the series); the tests in the next section are the
+ones checked against this PR alone.
 
 {before_after(pr)}
 
@@ -249,7 +248,8 @@ Scenarios from the fork's matrix (`make compare`): pristine releases and the for
 
 {tests_section}
 
-Upstream's own SD3-family and loader tests, pristine vs the fork:
+Upstream's own SD3-family and loader tests (offline, against local stand-ins of the hub repos they read), pristine vs
+our fork with the whole series:
 
 {suite_counts(line)}
 
@@ -324,7 +324,7 @@ def check(queue, pr, patch, tests, upstream):
                 + "; ".join(f"{i}: pristine {without.get(i)}, PR {with_pr.get(i)}" for i in bad)
             )
         print(f"{patch.name}: git am on pristine + upstream tests; {len(ids)} added test(s) fail before, pass after")
-        return f"Checked offline with `make pr UPSTREAM=...`: all {len(ids)} fail on pristine and pass with this PR."
+        return f"Checked offline, on CPU: all {len(ids)} fail on pristine and pass with this PR alone."
 
 
 if __name__ == "__main__":
