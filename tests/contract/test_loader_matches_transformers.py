@@ -10,8 +10,10 @@ Repositories: CLIP and Llama stored in float16 (as SD3.5 stores its text encoder
 dotted `_keep_in_fp32_modules_strict` entries such as "gate.weight") in float32, and a second T5 in bfloat16.
 """
 
+import json
 import os
 import re
+import shutil
 
 import pytest
 import torch
@@ -339,3 +341,36 @@ def test_no_dtype_asks_transformers_4_for_nothing(monkeypatch, repos):
     load(OneEncoderPipeline, repos("clip"))
     asked = seen.get("dtype", seen.get("torch_dtype"))
     assert asked == (FP32 if TRANSFORMERS_5 else None)
+
+
+@pytest.mark.parametrize("quantized_by", ["checkpoint", "pipeline"])
+def test_no_dtype_leaves_quantized_components_to_their_quantizer(monkeypatch, repos, tmp_path, quantized_by):
+    # A component quantized in its checkpoint, or by the pipeline's quantization config, gets no float32 default: its
+    # quantizer picks the dtype of what it does not quantize. (transformers is not asked to quantize here: the spy
+    # records what it is asked for and builds a plain model.)
+    seen = {}
+
+    def spy(cls, path, *args, **kwargs):
+        seen.update(kwargs)
+        return tiny_model("clip")[0]
+
+    monkeypatch.setattr(CLIPTextModelWithProjection, "from_pretrained", classmethod(spy))
+    repo = shutil.copytree(repos("clip"), tmp_path / "repo")
+    kwargs = {}
+    if quantized_by == "checkpoint":
+        config_path = repo / "text_encoder" / "config.json"
+        config = json.loads(config_path.read_text())
+        config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+        config_path.write_text(json.dumps(config))
+    else:
+        from diffusers import PipelineQuantizationConfig
+
+        kwargs["quantization_config"] = PipelineQuantizationConfig(
+            quant_backend="bitsandbytes_4bit",
+            quant_kwargs={"load_in_4bit": True},
+            components_to_quantize=["text_encoder"],
+        )
+    load(OneEncoderPipeline, str(repo), **kwargs)
+    assert seen, "transformers was not asked to load the text encoder"
+    assert seen.get("dtype", seen.get("torch_dtype")) is None
+    assert ("quantization_config" in seen) == (quantized_by == "pipeline")
