@@ -329,6 +329,25 @@ def test_every_sd3_pipeline_runs_mixed(sd35_repo, kind):
     assert {t.dtype for t in encode(pipe)} == {BF16}
 
 
+@pytest.mark.parametrize("kind", ["img2img", "inpaint", "controlnet", "controlnet-inpainting", "pag-img2img"])
+def test_vae_encodes_pixels_not_rounded_through_the_transformer_dtype(sd35_repo, kind):
+    # A float32 VAE beside a bfloat16 transformer (and ControlNet) encodes the float32 pixels it was given.
+    cls, extra_components, call_kwargs = PIPELINES[kind]
+    parts = components(sd35_repo, MIXED)
+    parts.update(extra_components(parts))
+    if "controlnet" in parts:
+        parts["controlnet"].to(BF16)
+    accepted = inspect.signature(cls.__init__).parameters
+    pipe = cls(**{name: value for name, value in parts.items() if name in accepted})
+    inputs = []
+    pipe.vae.encoder.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    generate(pipe, **call_kwargs)
+    assert inputs, f"{kind}: the VAE encoded nothing"
+    for pixels in inputs:
+        assert pixels.dtype == FP32
+        assert not torch.equal(pixels, pixels.to(BF16).to(FP32)), f"{kind}: pixels rounded to bfloat16"
+
+
 def test_modular_sd3_pipeline_runs_mixed(sd35_repo):
     from diffusers.modular_pipelines import StableDiffusion3AutoBlocks
 
