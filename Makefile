@@ -64,7 +64,7 @@ test-slow-tiny:
 	SD35_LARGE=$(STAND_INS)/sd35-large SD35_SLOW_REPORT=out/sd35-slow-report-tiny.md \
 	$(PYTHON) -m pytest tests/slow -rs -v $(PYTEST_ARGS)
 
-## Upstream's checks (ruff with upstream's config, `# Copied from` consistency) on the files the series touches.
+## Upstream's checks (ruff with upstream's config, doc-builder style, `# Copied from` consistency) on the files the series touches.
 quality:
 	$(PYTHON) -m forktools.upstream.quality
 
