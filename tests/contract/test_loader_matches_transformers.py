@@ -348,6 +348,8 @@ def test_no_dtype_leaves_quantized_components_to_their_quantizer(monkeypatch, re
     # A component quantized in its checkpoint, or by the pipeline's quantization config, gets no float32 default: its
     # quantizer picks the dtype of what it does not quantize. (transformers is not asked to quantize here: the spy
     # records what it is asked for and builds a plain model.)
+    if quantized_by == "pipeline" and not TRANSFORMERS_5:
+        pytest.skip("the float32 default is for transformers 5; diffusers 0.39 needs bitsandbytes for this config")
     seen = {}
 
     def spy(cls, path, *args, **kwargs):
