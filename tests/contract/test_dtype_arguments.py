@@ -285,7 +285,7 @@ def bad_value_error(value, component=None, optional=False):
     return rf"`{DTYPE_KWARG}`{target} must be a floating point `torch.dtype`.*but got {re.escape(repr(value))}"
 
 
-@pytest.mark.parametrize("value", ["float42", torch.int64], ids=repr)
+@pytest.mark.parametrize("value", ["float42", "torch.bf16", torch.int64], ids=repr)
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 def test_values_that_cannot_work_are_a_value_error_naming_them(files, entry, value):
     # Each entry point names what the value was for where it knows it: the component, or the class it loads.
