@@ -1,50 +1,19 @@
 """forktools.carry: a patch carried from one line to another by a three-way merge of each file, on fake lines."""
 
-import hashlib
-import io
-import tarfile
-
 import pytest
 
 from forktools import carry, lines, queue as patchq
+from tests.tooling.fake_lines import MODULE, fake_fork
 
 
-MAIN = "".join(f"line {i}\n" for i in range(1, 31))
+MAIN = MODULE
 # The older release: the same module with three lines more at the top.
 OLD = "old a\nold b\nold c\n" + MAIN
 
 
-def archive(cache, version, module):
-    path = cache / f"diffusers-{version}.tar.gz"
-    files = {"__init__.py": f'__version__ = "{version}"\n', "mod.py": module}
-    with tarfile.open(path, "w:gz") as tar:
-        entries = {f"diffusers-{version}/PKG-INFO": "Name: diffusers\n"}
-        entries.update({f"diffusers-{version}/src/diffusers/{rel}": text for rel, text in files.items()})
-        for name, text in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    monkeypatch.setenv("FORK_CACHE_DIR", str(cache))
-    monkeypatch.delenv("LINE", raising=False)
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "fork.toml").write_text('[fork]\nlocal_label = "test"\ndefault_line = "9.9"\n')
-    for version, module in (("9.9.9", MAIN), ("8.8.0", OLD)):
-        folder = root / "lines" / version.rsplit(".", 1)[0]
-        (folder / "patches").mkdir(parents=True)
-        (folder / "series").touch()
-        (folder / "line.toml").write_text(
-            f'[upstream]\nversion = "{version}"\nsdist = "diffusers-{version}.tar.gz"\n'
-            f'sha256 = "{archive(cache, version, module)}"\n'
-        )
-    return root
+    return fake_fork(tmp_path, monkeypatch, {"9.9.9": MAIN, "8.8.0": OLD})
 
 
 def test_a_patch_is_carried_to_the_other_line_and_exported_there(repo):

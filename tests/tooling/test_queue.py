@@ -1,58 +1,22 @@
 """The patch queue (forktools.queue), on small fake upstream archives and lines made here: no network."""
 
-import hashlib
-import io
 import json
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from forktools import lines, queue as patchq
+from tests.tooling.fake_lines import MODULE, fake_fork, write_pin
 
 
-MODULE = "".join(f"line {i}\n" for i in range(1, 31))
 HEADER = "Description: {}\nBug: none\nForwarded: not-needed\n---\n"
-
-
-def make_archive(path, version="9.9.9", files=None):
-    files = files or {"__init__.py": f'__version__ = "{version}"\n', "mod.py": MODULE}
-    with tarfile.open(path, "w:gz") as tar:
-        entries = {f"diffusers-{version}/PKG-INFO": "Name: diffusers\nRequires-Dist: numpy\n"}
-        entries.update({f"diffusers-{version}/src/diffusers/{rel}": text for rel, text in files.items()})
-        for name, text in entries.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    monkeypatch.setenv("FORK_CACHE_DIR", str(cache))
-    monkeypatch.delenv("LINE", raising=False)
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "fork.toml").write_text('[fork]\nlocal_label = "test"\ndefault_line = "9.9"\n')
-    for version in ("9.9.9", "8.8.0"):
-        digest = make_archive(cache / f"diffusers-{version}.tar.gz", version=version)
-        write_pin(root, version, digest)
-    return root
-
-
-def write_pin(root, version, digest):
-    folder = root / "lines" / version.rsplit(".", 1)[0]
-    (folder / "patches").mkdir(parents=True, exist_ok=True)
-    (folder / "series").touch()
-    (folder / "line.toml").write_text(
-        f'[upstream]\nname = "diffusers"\nversion = "{version}"\nsdist = "diffusers-{version}.tar.gz"\n'
-        f'sha256 = "{digest}"\n'
-    )
+    return fake_fork(tmp_path, monkeypatch, {"9.9.9": MODULE, "8.8.0": MODULE})
 
 
 def queue_of(root, name=None):
