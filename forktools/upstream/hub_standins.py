@@ -266,11 +266,23 @@ def t5_config():
     )  # fmt: skip
 
 
+def tiny_sd_vae():
+    """The 4-channel AutoencoderKL of the SD and SDXL fast tests' dummy components (seed 0)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4, sample_size=128,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+    )  # fmt: skip
+
+
 def sd_components(clip_folder):
     """A tiny StableDiffusionPipeline's components with a safety checker (128x128 images)."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPTextModel, CLIPTokenizer
 
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from diffusers import PNDMScheduler, UNet2DConditionModel
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
 
     torch.manual_seed(0)
@@ -279,12 +291,7 @@ def sd_components(clip_folder):
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
     )  # fmt: skip
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4, sample_size=128,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-    )  # fmt: skip
+    vae = tiny_sd_vae()
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(clip_text_config()).eval()
     scheduler = PNDMScheduler(
@@ -352,7 +359,7 @@ def sdxl_components(clip_folder):
     """The SDXL fast tests' get_dummy_components() (64x64 images)."""
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -365,12 +372,7 @@ def sdxl_components(clip_folder):
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear", timestep_spacing="leading"
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4, sample_size=128,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-    )  # fmt: skip
+    vae = tiny_sd_vae()
     torch.manual_seed(0)
     config = clip_text_config(hidden_act="gelu", projection_dim=32)
     return dict(
