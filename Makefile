@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 export LINE
 
 .PHONY: install env vendor patches check-patches test compare test-slow test-slow-tiny quality pr upstream-suite \
-	gpu-check demo bench
+	gpu-check demo bench pipelines
 
 ## Set up: materialize src/diffusers for LINE, then install the fork editable with its test extras.
 install: $(if $(ENV),env) vendor
@@ -76,6 +76,12 @@ pr:
 ## RECORD=1 also writes lines/<LINE>/upstream-suite.{json,md}).
 upstream-suite:
 	$(PYTHON) -m forktools.upstream.suite $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(RECORD),--record)
+
+## Every pipeline of upstream's tests (dummy components) in four mixed-precision setups, pristine vs fork
+## (UPSTREAM=path of a huggingface/diffusers checkout; FILES="tests/pipelines/..." only those; RECORD=1 also writes
+## lines/<LINE>/pipelines.{json,md}).
+pipelines:
+	$(PYTHON) -m forktools.measure.pipelines $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(FILES),--files $(FILES)) $(if $(RECORD),--record)
 
 ## Full-size SD3.5-shaped pipelines on a CUDA GPU (random weights), or the same steps at tiny size on CPU (TINY=1).
 gpu-check:

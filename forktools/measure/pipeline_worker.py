@@ -1,0 +1,199 @@
+"""Run upstream's dummy pipelines in mixed precision setups; one diffusers tree, one process (see pipelines.py).
+
+    python forktools/measure/pipeline_worker.py OUT.jsonl FILE [FILE ...]
+
+Run with cwd = a folder holding upstream's tests/ and PYTHONPATH = the diffusers tree to measure, then that folder.
+Standalone on purpose (standard library, torch, diffusers): this repository's own `tests` package must not shadow
+upstream's. torch and diffusers are imported once; each test file then runs in a forked child, so a crash or a hang
+costs one file. One JSON object a line is appended to OUT per (file, test class, setup).
+"""
+
+import importlib
+import inspect
+import json
+import os
+import select
+import sys
+import time
+import traceback
+
+
+TIMEOUT = int(os.environ.get("PIPELINE_WORKER_TIMEOUT", "300"))  # seconds per test file
+# The setups: (dtype of the text encoders, dtype of every other module). U is the control: it must run for a
+# pipeline to count as runnable.
+SETUPS = {
+    "U": ("bfloat16", "bfloat16"),
+    "M": ("float32", "bfloat16"),
+    "R": ("bfloat16", "float32"),
+    "H": ("float16", "bfloat16"),
+}
+TEXT_ENCODER_PREFIX = "text_encoder"
+
+
+def is_text_encoder(name, component):
+    import torch
+
+    return name.startswith(TEXT_ENCODER_PREFIX) and isinstance(component, torch.nn.Module)
+
+
+def test_classes(module):
+    """The classes of `module` (defined there) that build a pipeline from dummy components, one per pipeline class."""
+    found, seen = [], set()
+    for name, cls in sorted(vars(module).items()):
+        if not isinstance(cls, type) or cls.__module__ != module.__name__:
+            continue
+        pipeline_class = inspect.getattr_static(cls, "pipeline_class", None)
+        if not isinstance(pipeline_class, type):
+            continue
+        own = {k for c in cls.__mro__ if c.__module__ == module.__name__ for k in vars(c)}
+        if "get_dummy_components" in own:
+            key = (pipeline_class, cls.get_dummy_components, getattr(cls, "get_dummy_inputs", None))
+        elif "pretrained_model_name_or_path" in own and hasattr(cls, "get_pipeline"):  # modular: from a hub repo
+            repo = inspect.getattr_static(cls, "pretrained_model_name_or_path")
+            key = (pipeline_class, inspect.getattr_static(cls, "pipeline_blocks_class", None), repo, cls.get_dummy_inputs)
+        else:
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append((name, cls, pipeline_class))
+    return found
+
+
+def make_tester(cls):
+    try:
+        tester = cls()
+    except TypeError:
+        tester = cls("__init__")
+    return tester
+
+
+def dummy_inputs(tester):
+    params = inspect.signature(tester.get_dummy_inputs).parameters
+    return tester.get_dummy_inputs("cpu") if "device" in params else tester.get_dummy_inputs()
+
+
+def build(tester, pipeline_class, setup):
+    """The pipeline of `tester`'s dummy components with the setup's dtypes; (pipe, {component: dtype name})."""
+    import torch
+
+    text_dtype, other_dtype = (getattr(torch, name) for name in SETUPS[setup])
+    if hasattr(tester, "get_dummy_components"):
+        components, pipe = tester.get_dummy_components(), None
+    else:  # a modular pipeline: its components are loaded (float32) from the repo, then cast in place
+        pipe = tester.get_pipeline()
+        components = {name: getattr(pipe, name, None) for name in pipe.components}
+    dtypes = {}
+    for name, component in components.items():
+        if isinstance(component, torch.nn.Module):
+            dtype = text_dtype if is_text_encoder(name, component) else other_dtype
+            component.to(dtype)
+            dtypes[name] = str(dtype).replace("torch.", "")
+    if pipe is None:
+        pipe = pipeline_class(**components)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe, dtypes
+
+
+def short(error):
+    text = f"{type(error).__name__}: {error}".strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+def where(error):
+    """The innermost frame of the traceback inside diffusers: file:line function."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "/diffusers/" in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{f.filename.split('/diffusers/', 1)[1]}:{f.lineno} {f.name}"
+
+
+def run_file(path, out):
+    import torch
+
+    torch.set_num_threads(1)
+    module_name = path[: -len(".py")].replace("/", ".")
+    records = []
+    try:
+        module = importlib.import_module(module_name)
+        classes = test_classes(module)
+    except BaseException as error:  # an import error is the file's outcome
+        records.append({"file": path, "class": None, "setup": None, "outcome": "import error", "error": short(error)})
+        classes = []
+    for name, cls, pipeline_class in classes:
+        base = {"file": path, "class": name, "pipeline": pipeline_class.__name__}
+        text_conditioned = None
+        for setup in SETUPS:
+            record = dict(base, setup=setup)
+            start = time.monotonic()
+            try:
+                tester = make_tester(cls)
+                if hasattr(tester, "setUp"):
+                    tester.setUp()
+                pipe, dtypes = build(tester, pipeline_class, setup)
+                record["dtypes"] = dtypes
+                text_conditioned = any(k.startswith(TEXT_ENCODER_PREFIX) for k in dtypes)
+                record["text_conditioned"] = text_conditioned
+                with torch.no_grad():
+                    pipe(**dummy_inputs(tester))
+                record["outcome"] = "ok"
+            except BaseException as error:
+                record["outcome"] = "crash"
+                record["error"] = short(error)
+                record["where"] = where(error)
+            record["seconds"] = round(time.monotonic() - start, 2)
+            records.append(record)
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            if setup == "U" and (record["outcome"] != "ok" or not text_conditioned):
+                break  # not runnable offline, or no text encoder to mix: the other setups say nothing
+    if not classes and not records:
+        records.append({"file": path, "class": None, "setup": None, "outcome": "no pipeline test class"})
+    for record in records:
+        if record.get("setup") is None:
+            out.write(json.dumps(record) + "\n")
+    out.flush()
+
+
+def main(argv):
+    out_path, files = argv[0], argv[1:]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, os.getcwd())
+    import torch  # noqa: F401  (imported once, before the forks)
+
+    import diffusers  # noqa: F401
+
+    importlib.import_module("tests.pipelines.test_pipelines_common")
+    with open(out_path, "a") as out:
+        for path in files:
+            start = time.monotonic()
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                code = 0
+                try:
+                    run_file(path, out)
+                except BaseException:
+                    traceback.print_exc()
+                    code = 1
+                finally:
+                    out.flush()
+                    os._exit(code)
+            os.close(write)
+            ready, _, _ = select.select([read], [], [], TIMEOUT)  # EOF when the child exits
+            os.close(read)
+            if not ready:
+                os.kill(pid, 9)
+            _, status = os.waitpid(pid, 0)
+            if not ready or status != 0:
+                why = f"killed after {TIMEOUT} s" if not ready else f"worker died (status {status})"
+                out.write(json.dumps({"file": path, "class": None, "setup": None, "outcome": why}) + "\n")
+                out.flush()
+            print(f"{path}: {time.monotonic() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
