@@ -1,0 +1,29 @@
+"""Tiny pipelines of each family, built in code, for tests/contract/test_pipeline_families.py.
+
+One module a family. Each holds `CASES`, a list of `Case`: the pipeline class's name, a function that builds its
+components (seeded, so that two calls give the same weights; `tokenizers` is a folder of saved tokenizers, see
+`tokenizer_folders`), a function that gives the call's inputs, and the denoiser's component name.
+"""
+
+import dataclasses
+from typing import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    pipeline: str
+    components: Callable  # (tokenizers: dict[str, str]) -> dict of components
+    inputs: Callable  # () -> dict of __call__ arguments (a seeded generator, a small size, 2 steps)
+    denoiser: str = "unet"
+    # keyword arguments of the denoiser's forward that carry the text encoders' outputs (a tensor or a dict of them)
+    conditioning: tuple = ("encoder_hidden_states", "added_cond_kwargs")
+
+    @property
+    def id(self):
+        return self.pipeline
+
+
+def all_cases():
+    from . import sd
+
+    return [*sd.CASES]
