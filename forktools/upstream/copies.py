@@ -11,6 +11,7 @@ is 1; `--fix` rewrites each such block from its source instead.
 """
 
 import argparse
+import difflib
 import os
 import re
 import subprocess
@@ -152,6 +153,12 @@ def same_code(a, b, indent):
     return ruff_format(wrap + a) == ruff_format(wrap + b)
 
 
+def drift(expected, current):
+    """The lines a copy changes in its source's code, without their positions."""
+    diff = difflib.unified_diff(expected.split("\n"), current.split("\n"), lineterm="", n=0)
+    return [line for line in diff if not line.startswith(("@@", "---", "+++"))]
+
+
 def python_files(root):
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -194,17 +201,27 @@ def run(root, files=None, fix=False, pristine=None, out=sys.stdout):
             if os.path.abspath(c.file) in targets or (source_file(c) in targets and source_touched(c))
         ]
 
-    def inherited(copy, current):
-        """Whether upstream's release already has this drift: the same copy, and the source unchanged by us."""
+    def inherited(copy, current, expected):
+        """
+        Whether upstream's release already has this drift: the same copy with the source unchanged by us, or (the
+        source changed by us) the copy differs from the source by exactly what upstream's copy differs from upstream's
+        source.
+        """
         if pristine is None:
             return False
         pristine_file = os.path.join(pristine, os.path.relpath(copy.file, package_root))
         found, before = find_object(package_root, copy.source_name), find_object(pristine, copy.source_name)
         if before is None or not os.path.isfile(pristine_file):
             return False
-        if lines_of(found[0])[found[1] : found[2]] != lines_of(before[0])[before[1] : before[2]]:
+        if lines_of(found[0])[found[1] : found[2]] == lines_of(before[0])[before[1] : before[2]]:
+            return current in "\n".join(lines_of(pristine_file))
+        theirs = [c for c in find_copies(pristine, [pristine_file]) if c.source_name == copy.source_name]
+        theirs = [c for c in theirs if lines_of(pristine_file)[c.start] == lines_of(copy.file)[copy.start]]
+        if len(theirs) != 1:
             return False
-        return current in "\n".join(lines_of(pristine_file))
+        their_expected, _ = expected_code(pristine, theirs[0], lines_of)
+        their_current = "\n".join(lines_of(pristine_file)[theirs[0].start : theirs[0].end])
+        return drift(their_expected, their_current) == drift(expected, current) != []
 
     drifted = []
     for copy in copies:
@@ -216,7 +233,7 @@ def run(root, files=None, fix=False, pristine=None, out=sys.stdout):
             continue
         current = "\n".join(lines_of(copy.file)[copy.start : copy.end])
         indent = re.match(r"^(\s*)", current).group(1)
-        if not same_code(current, expected, indent) and not inherited(copy, current):
+        if not same_code(current, expected, indent) and not inherited(copy, current, expected):
             src = f"{os.path.relpath(where[0], package_root)}:{where[1] + 1}"
             print(f"{rel}:{copy.start + 1}: copy of {copy.source_name} ({src}) is out of sync", file=out)
             drifted.append((copy, expected))

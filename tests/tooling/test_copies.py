@@ -90,3 +90,20 @@ def test_a_drift_upstream_already_has_is_not_ours_but_a_new_one_is(tmp_path):
     out = io.StringIO()
     assert check_copies.run(str(src), files=files, pristine=str(pristine), out=out) == 1
     assert "drifted.py:3: copy of diffusers.source.Source.encode" in out.getvalue()
+
+
+def test_an_inherited_drift_carried_through_our_change_of_the_source_is_not_ours(tmp_path):
+    # Upstream's copy leaves out a line of its source. We change another line of the source and of the copy alike:
+    # the copy still differs from the source by exactly upstream's drift, so only that drift remains, and it is not ours.
+    pristine, _ = make_package(tmp_path / "pristine")
+    src, package = make_package(tmp_path / "fork")
+    for name, old in (("source.py", "prompt"), ("drifted.py", "prompt"), ("in_sync.py", "text")):
+        text = (package / name).read_text()
+        (package / name).write_text(text.replace(f"{old}.to(dtype)", f"{old}.to(dtype=dtype)"))
+    files = [str(package / "source.py")]
+    assert check_copies.run(str(src), files=files, pristine=str(pristine), out=io.StringIO()) == 0
+    # Changed in the source only, the copy is out of sync by more than upstream's drift: ours.
+    (package / "drifted.py").write_text((package / "drifted.py").read_text().replace("dtype=dtype", "dtype"))
+    out = io.StringIO()
+    assert check_copies.run(str(src), files=files, pristine=str(pristine), out=out) == 1
+    assert "drifted.py:3: copy of diffusers.source.Source.encode" in out.getvalue()
