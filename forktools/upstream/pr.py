@@ -175,6 +175,44 @@ def before_after(pr):
     return "\n".join(out)
 
 
+def pipelines_table(line, pr):
+    """The rows of the `make pipelines` record (out/pipelines/<line>.json, else lines/<line>/pipelines.json) of the
+    PR's `families` (upstream test folders), as a markdown table."""
+    path = ROOT / "out" / "pipelines" / f"{line.name}.json"
+    if not path.is_file():
+        path = line.folder / "pipelines.json"
+    if not path.is_file():
+        return "(run `make pipelines UPSTREAM=/path/to/huggingface/diffusers RECORD=1` to fill in this table)"
+    record = json.loads(path.read_text())
+    out = [
+        "Upstream's own dummy pipelines (each fast test class's `get_dummy_components()`), offline on CPU, in four "
+        "setups: U every component bf16; M text encoders fp32, the rest bf16; R text encoders bf16, the rest fp32; H "
+        f"text encoders fp16, the rest bf16 (diffusers {record['diffusers']['pristine']}, transformers "
+        f"{record['transformers']}). `ok` ran, `X` crashed.",
+        "",
+        "| test class | pipeline | pristine U M R H | with the series U M R H |",
+        "| --- | --- | --- | --- |",
+    ]
+    mark = {"ok": "ok", "crash": "X"}
+    for key, entry in record["table"].items():
+        if entry["family"] not in pr.get("families", []) or not entry["text"]:
+            continue
+        cells = [" ".join(mark.get(entry[side].get(s), "-") for s in "UMRH") for side in ("pristine", "fork")]
+        out.append(f"| `{key.split('/', 2)[2]}` | {entry['pipeline']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(out)
+
+
+def intro(line, pr, number):
+    """The PR's opening paragraph: `intro` names a text of the line's [pr_intros] (or is the text itself)."""
+    if "intro" in pr:
+        text = line.config.get("pr_intros", {}).get(pr["intro"], pr["intro"])
+        return text.strip().replace("{number}", str(number)).replace("{version}", line.version)
+    return (
+        f"PR {number} of the SD3 mixed-precision series (diffusers {line.version}). Related to {ISSUE}: the plain "
+        "repro of that\nissue passes on today's stack, but the neighbouring cases below still fail."
+    )
+
+
 def suite_counts(line):
     """The counts of out/upstream-suite/<line>.json, else of the recorded lines/<line>/upstream-suite.json."""
     path = ROOT / "out" / "upstream-suite" / f"{line.name}.json"
@@ -204,6 +242,14 @@ def suite_counts(line):
     return "\n".join(out)
 
 
+def scenarios_section(pr):
+    return (
+        "Dtype scenarios on tiny SD3.5-layout pipelines, on pristine releases and on our fork, which carries this PR "
+        "together\nwith the rest of the series (so a row may also need another PR of the series); the tests in the "
+        "next section are the\nones checked against this PR alone.\n\n" + before_after(pr)
+    )
+
+
 def pr_body(queue, pr, number, tests, verified):
     line = queue.line
     changes = "\n".join(f"- {change}" for change in pr.get("changes", []))
@@ -225,8 +271,7 @@ def pr_body(queue, pr, number, tests, verified):
     gpu = gpu if gpu and "device: cpu" not in gpu.lower() else "Not run on a GPU yet."
     return f"""# {pr["title"]}
 
-PR {number} of the SD3 mixed-precision series (diffusers {queue.version}). Related to {ISSUE}: the plain repro of that
-issue passes on today's stack, but the neighbouring cases below still fail.
+{intro(line, pr, number)}
 
 ## What does this PR do?
 
@@ -238,11 +283,7 @@ issue passes on today's stack, but the neighbouring cases below still fail.
 
 ## Before / after
 
-Dtype scenarios on tiny SD3.5-layout pipelines, on pristine releases and on our fork, which carries this PR together
-with the rest of the series (so a row may also need another PR of the series); the tests in the next section are the
-ones checked against this PR alone.
-
-{before_after(pr)}
+{pipelines_table(line, pr) if pr.get("families") else scenarios_section(pr)}
 
 ## How was it tested?
 
