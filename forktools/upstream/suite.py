@@ -62,6 +62,7 @@ REQUIRED = {
     "requests_mock": "requests-mock==1.10.0",
     "ftfy": "ftfy",  # the Wan-family pipelines clean prompts with it (NameError without it)
     "sentencepiece": "sentencepiece",  # the ChatGLM3 (Kolors) tokenizer and its stand-in
+    "torchsde": "torchsde",  # Stable Audio's CosineDPMSolverMultistepScheduler (BrownianTree noise)
 }
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 PASSING, FAILING = ("passed", "xpassed"), ("failed", "error", "xfailed")
