@@ -951,16 +951,26 @@ def build(out_dir, only=None):
         # a small one has the same specials.
         repo = "hf-internal-testing/llama-tokenizer"
         if wanted(repo):
+            from transformers import LlamaConfig
+
             folder = os.path.join(stage, "llama-tokenizer")
-            save_llama_tokenizer(folder)
+            tokenizer = save_llama_tokenizer(folder)
+            # GUESS: a config.json (offline, AutoTokenizer fails on a repo without one: it cannot look it up).
+            LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4).save_pretrained(folder)
             install(repo, folder)
 
         # hf-internal-testing/dummy-gemma: the Sana/Lumina tokenizer. The Sana tests' Gemma2 has vocab_size 8 and
         # prompts "", so the specials sit at Gemma's ids (<pad> 0, <eos> 1, <bos> 2, <unk> 3). GUESS: 500 tokens.
         repo = "hf-internal-testing/dummy-gemma"
         if wanted(repo):
+            from transformers import GemmaConfig
+
             folder = os.path.join(stage, "dummy-gemma")
-            save_gemma_tokenizer(folder)
+            tokenizer = save_gemma_tokenizer(folder)
+            # GUESS: a config.json, as for llama-tokenizer (Lumina 2 and PRX load it with AutoTokenizer).
+            GemmaConfig(vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, num_key_value_heads=2, head_dim=4).save_pretrained(folder)
             install(repo, folder)
 
         # hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration: the Qwen2/2.5-VL and Qwen3 tokenizer
