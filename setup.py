@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 INIT = ROOT / "src" / "diffusers" / "__init__.py"
 # The fork's `test` extra: {upstream extra: [distributions taken from it]}.
 TEST_EXTRA = {
-    "test": ["parameterized", "pytest", "requests-mock", "sentencepiece", "transformers"],
+    "test": ["ftfy", "parameterized", "pytest", "requests-mock", "sentencepiece", "torchsde", "transformers"],
     "torch": ["accelerate"],
     "quality": ["ruff", "hf-doc-builder"],
 }

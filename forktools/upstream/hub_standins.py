@@ -46,6 +46,22 @@ REPOS = (
     "akasharidas/ddpm-cifar10-32-dot.in.name",
     "hf-internal-testing/tiny-sdxl-custom-components",
     "hf-internal-testing/tiny-sdxl-custom-all",
+    "hf-internal-testing/tiny-sdxl-modular",
+    "hf-internal-testing/tiny-random-chatglm3-6b",
+    "YiYiXu/tiny-random-mclip-base",
+    "hf-internal-testing/tiny-random-DPTForDepthEstimation",
+    "hf-internal-testing/tiny-random-BertModel",
+    "hf-internal-testing/tiny-random-umt5",
+    "hf-internal-testing/tiny-random-T5Model",
+    "hf-internal-testing/tiny-random-T5ForConditionalGeneration",
+    "hf-internal-testing/tiny-random-roberta",
+    "hf-internal-testing/tiny-random-ClapModel",
+    "hf-internal-testing/tiny-random-SiglipVisionModel",
+    "finetrainers/dummy-hunyaunvideo",
+    "hf-internal-testing/tiny-random-LlamaForCausalLM",
+    "hf-internal-testing/llama-tokenizer",
+    "hf-internal-testing/dummy-gemma",
+    "hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration",
 )
 
 
@@ -211,6 +227,168 @@ def save_t5_tokenizer(folder):
     return tokenizer
 
 
+ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()/<>*_[]{}#&%+=@$|"
+# Qwen2's special tokens at their ids in the real Qwen2/2.5-VL and Qwen3 vocabularies: the tests' text encoders use
+# the real configs' image_token_id (151655) and vocab sizes (151936, 152064), so the ids must be the real ones.
+QWEN_SPECIALS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
+    "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+    "<|image_pad|>", "<|video_pad|>",
+)  # fmt: skip
+QWEN_FIRST_SPECIAL_ID = 151643
+# GUESS: a Qwen2-VL style chat template (system prompt, images as <|vision_start|><|image_pad|><|vision_end|>) that
+# also accepts Qwen3's `enable_thinking` (flux2 klein, hunyuan 1.5); the real templates are longer.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'video' or 'video' in content %}"
+    "<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+
+
+def learned_bpe(vocab_size, specials=(), byte_level=False):
+    """(vocab, merges) of a BPE learned on the corpus by the `tokenizers` trainer, the specials first (ids 0, 1, ...).
+
+    Metaspace ("\u2581word", sentencepiece-style: Llama, Gemma) or byte-level (GPT-2 style: Qwen2, RoBERTa) pieces.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    backend = Tokenizer(models.BPE())
+    if byte_level:
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    else:
+        backend.pre_tokenizer = pre_tokenizers.Metaspace()
+        alphabet = list(ASCII + "\u2581")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(specials), initial_alphabet=sorted(alphabet), show_progress=False
+    )
+    backend.train_from_iterator([_corpus()], trainer)
+    model = json.loads(backend.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+def save_llama_tokenizer(folder, vocab_size=500, **kwargs):
+    """A Llama (sentencepiece-style BPE) tokenizer; transformers 5 builds its normalizer and decoder from vocab+merges."""
+    from transformers import LlamaTokenizer
+
+    vocab, merges = learned_bpe(vocab_size, ("<unk>", "<s>", "</s>"))
+    tokenizer = LlamaTokenizer(vocab=vocab, merges=merges, **kwargs)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def save_gemma_tokenizer(folder, vocab_size=500, **kwargs):
+    from transformers import GemmaTokenizer
+
+    vocab, merges = learned_bpe(vocab_size, ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>"))
+    tokenizer = GemmaTokenizer(vocab=vocab, merges=merges, **kwargs)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def save_qwen2_tokenizer(folder, vocab_size=1000):
+    """A byte-level Qwen2 tokenizer whose special tokens have the real Qwen2 ids (the vocabulary has a gap below)."""
+    from transformers import Qwen2Tokenizer
+
+    vocab, merges = learned_bpe(vocab_size, byte_level=True)
+    vocab.update({token: QWEN_FIRST_SPECIAL_ID + i for i, token in enumerate(QWEN_SPECIALS)})
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w") as f:
+        json.dump(vocab, f)
+    with open(os.path.join(folder, "merges.txt"), "w") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    tokenizer = Qwen2Tokenizer(
+        os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), unk_token=None,
+        bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>", model_max_length=32768,
+        additional_special_tokens=list(QWEN_SPECIALS[1:]),
+    )  # fmt: skip
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    assert tokenizer.convert_tokens_to_ids("<|image_pad|>") == 151655, tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    return tokenizer
+
+
+def save_roberta_tokenizer(folder, vocab_size=1000, **kwargs):
+    from transformers import RobertaTokenizer
+
+    vocab, merges = learned_bpe(vocab_size, ("<s>", "<pad>", "</s>", "<unk>"), byte_level=True)
+    vocab["<mask>"] = len(vocab)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w") as f:
+        json.dump(vocab, f)
+    with open(os.path.join(folder, "merges.txt"), "w") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    tokenizer = RobertaTokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), **kwargs)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def save_bert_tokenizer(folder):
+    """A WordPiece BERT tokenizer: the specials, the characters, their ## forms and the corpus' words."""
+    from transformers import BertTokenizer
+
+    words = sorted(set(re.findall(r"[a-z]+", _corpus())))
+    chars = sorted(set(ASCII.lower()))
+    tokens = ["[PAD]"] + [f"[unused{i}]" for i in range(4)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens += chars + ["##" + c for c in chars] + [w for w in words if w not in chars]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.txt"), "w") as f:
+        f.write("".join(t + "\n" for t in tokens))
+    tokenizer = BertTokenizer(os.path.join(folder, "vocab.txt"), model_max_length=512)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def save_xlm_roberta_tokenizer(folder):
+    """An XLM-R (Unigram) tokenizer: <s> <pad> </s> <unk>, the T5 stand-in's pieces, then <mask>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import XLMRobertaTokenizerFast
+
+    with open(os.path.join(os.path.dirname(folder), "tiny-random-t5", "tokenizer.json")) as f:
+        t5 = json.load(f)
+    pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [tuple(p) for p in t5["model"]["vocab"][3:] if not p[0].startswith("<extra_id")] + [("<mask>", 0.0)]
+    backend = Tokenizer(models.Unigram(pieces, unk_id=3))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace()])
+    backend.decoder = decoders.Metaspace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tokenizer = XLMRobertaTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=512,
+    )  # fmt: skip
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def save_chatglm_tokenizer(folder):
+    """ChatGLM3's sentencepiece tokenizer.model, trained here on the corpus (the sentencepiece trainer needs no
+    download), and the diffusers ChatGLMTokenizer config."""
+    import sentencepiece
+
+    from diffusers.pipelines.kolors import ChatGLMTokenizer
+
+    lines = [line.strip() for line in re.split(r"[.,\n]", _corpus()) if line.strip()]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=300, model_type="bpe", num_threads=1,
+        minloglevel=2, hard_vocab_limit=False, character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+    )  # fmt: skip
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "tokenizer.model"), "wb") as f:
+        f.write(model.getvalue())
+    tokenizer = ChatGLMTokenizer(vocab_file=os.path.join(folder, "tokenizer.model"))
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
 # ---------------------------------------------------------------------------------------------------- models
 def safetensors_to_bin(folder):
     """Convert every *.safetensors (and its index) under `folder` to the PyTorch .bin layout, removing the original."""
@@ -240,6 +418,26 @@ def safetensors_to_bin(folder):
                 os.remove(path)
 
 
+def init_normal(model, seed=0, std=0.02):
+    """Seeded N(0, std) weights, norms' weights 1 and biases 0: for models whose `_init_weights` does nothing (the
+    diffusers ChatGLM would save torch.empty garbage)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sorted(model.named_parameters()):
+            if param.ndim >= 2:
+                param.copy_(torch.randn(param.shape, generator=generator) * std)
+            elif name.endswith("bias"):
+                param.zero_()
+            else:
+                param.fill_(1.0)
+    return model
+
+
+def save_model(model, folder, seed=0):
+    torch.manual_seed(seed)
+    model.eval().save_pretrained(folder)
+
+
 def clip_text_config(**kw):
     from transformers import CLIPTextConfig
 
@@ -264,6 +462,13 @@ def t5_config():
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, initializer_factor=0.002, layer_norm_epsilon=1e-06,
         architectures=["T5ForConditionalGeneration"],
     )  # fmt: skip
+
+
+UMT5_KEYS = (
+    "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
+    "relative_attention_num_buckets", "dropout_rate", "layer_norm_epsilon", "initializer_factor",
+    "feed_forward_proj", "pad_token_id", "eos_token_id", "decoder_start_token_id",
+)  # fmt: skip
 
 
 def tiny_sd_vae():
@@ -433,6 +638,23 @@ def _edit_json(path, **updates):
 
 
 # ---------------------------------------------------------------------------------------------------- repositories
+def write_modular_index(folder, repo, blocks_class, pipeline_class):
+    """modular_model_index.json for the pipeline saved in `folder`: each component loads from `repo`'s subfolder."""
+    with open(os.path.join(folder, "model_index.json")) as f:
+        index = json.load(f)
+    modular = {
+        "_blocks_class_name": blocks_class,
+        "_class_name": pipeline_class,
+        "_diffusers_version": index["_diffusers_version"],
+    }
+    for name, value in index.items():
+        if isinstance(value, list) and len(value) == 2 and value[0] is not None:
+            spec = dict(pretrained_model_name_or_path=repo, revision=None, subfolder=name, type_hint=value)
+            modular[name] = [value[0], value[1], dict(spec, variant=None)]
+    with open(os.path.join(folder, "modular_model_index.json"), "w") as f:
+        json.dump(modular, f, indent=2, sort_keys=True)
+
+
 def build(out_dir, only=None):
     """Write the stand-ins of REPOS (or of `only`) into the hub cache `out_dir/hub`; returns {repo: (commit, files)}."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, T5ForConditionalGeneration
@@ -484,19 +706,7 @@ def build(out_dir, only=None):
         if wanted(repo):
             folder = os.path.join(stage, "tiny-sd3-modular")
             StableDiffusion3Pipeline(**sd3_components(clip_dir, t5_dir)).save_pretrained(folder)
-            with open(os.path.join(folder, "model_index.json")) as f:
-                index = json.load(f)
-            modular = {
-                "_blocks_class_name": "StableDiffusion3AutoBlocks",
-                "_class_name": "StableDiffusion3ModularPipeline",
-                "_diffusers_version": index["_diffusers_version"],
-            }
-            for name, value in index.items():
-                if isinstance(value, list) and len(value) == 2 and value[0] is not None:
-                    spec = dict(pretrained_model_name_or_path=repo, revision=None, subfolder=name, type_hint=value)
-                    modular[name] = [value[0], value[1], dict(spec, variant=None)]
-            with open(os.path.join(folder, "modular_model_index.json"), "w") as f:
-                json.dump(modular, f, indent=2, sort_keys=True)
+            write_modular_index(folder, repo, "StableDiffusion3AutoBlocks", "StableDiffusion3ModularPipeline")
             install(repo, folder)
 
         # hf-internal-testing/tiny-stable-diffusion-torch: SD 1.x pipeline, PNDM, safety checker, .bin weights.
@@ -584,6 +794,216 @@ def build(out_dir, only=None):
                     scheduler=["my_scheduler", "MyScheduler"],
                 )
                 install(repo, folder)
+
+
+        # hf-internal-testing/tiny-sdxl-modular: GUESS: the SDXL fast tests' components (64x64 images, what the
+        # modular SDXL tests expect) with a modular_model_index.json, as the SD3 one above.
+        repo = "hf-internal-testing/tiny-sdxl-modular"
+        if wanted(repo):
+            folder = os.path.join(stage, "tiny-sdxl-modular")
+            StableDiffusionXLPipeline(**sdxl_components(clip_dir)).save_pretrained(folder)
+            write_modular_index(folder, repo, "StableDiffusionXLAutoBlocks", "StableDiffusionXLModularPipeline")
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-chatglm3-6b: the Kolors tests' ChatGLM3 text encoder and tokenizer. Sizes
+        # from the tests: the UNet's cross_attention_dim 8 and projection_class_embeddings_input_dim 56 (= 6 * 8 time
+        # ids + the 8-wide pooled embedding) make hidden_size 8. GUESS: the other sizes (ChatGLM3's layout:
+        # multi-query attention, qkv bias, original rope).
+        repo = "hf-internal-testing/tiny-random-chatglm3-6b"
+        if wanted(repo):
+            from diffusers.pipelines.kolors.text_encoder import ChatGLMConfig, ChatGLMModel
+
+            folder = os.path.join(stage, "tiny-random-chatglm3-6b")
+            tokenizer = save_chatglm_tokenizer(folder)
+            config = ChatGLMConfig(
+                num_layers=2, padded_vocab_size=len(tokenizer), hidden_size=8, ffn_hidden_size=16, kv_channels=4,
+                num_attention_heads=2, seq_length=256, multi_query_attention=True, multi_query_group_num=1,
+                add_qkv_bias=True, original_rope=True, architectures=["ChatGLMModel"],
+            )  # fmt: skip
+            init_normal(ChatGLMModel(config)).save_pretrained(folder)
+            install(repo, folder)
+
+        # YiYiXu/tiny-random-mclip-base: the Kandinsky 2.1 tests' XLM-R tokenizer (their MCLIP has vocab_size 1005).
+        repo = "YiYiXu/tiny-random-mclip-base"
+        if wanted(repo):
+            folder = os.path.join(stage, "tiny-random-mclip-base")
+            save_xlm_roberta_tokenizer(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-DPTForDepthEstimation: the depth2img tests' image processor (their DPT
+        # depth estimator, built in code, has image_size 32). GUESS: 32x32, the rest DPTImageProcessor's defaults.
+        repo = "hf-internal-testing/tiny-random-DPTForDepthEstimation"
+        if wanted(repo):
+            from transformers import DPTImageProcessor
+
+            folder = os.path.join(stage, "tiny-random-DPTForDepthEstimation")
+            DPTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-BertModel: HunyuanDiT's Bert (cross_attention_dim 32 = hidden_size).
+        # GUESS: the transformers BertModelTester shape (5 layers, 4 heads, intermediate 37).
+        repo = "hf-internal-testing/tiny-random-BertModel"
+        if wanted(repo):
+            from transformers import BertConfig, BertModel
+
+            folder = os.path.join(stage, "tiny-random-BertModel")
+            tokenizer = save_bert_tokenizer(folder)
+            torch.manual_seed(0)
+            config = BertConfig(
+                vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=5, num_attention_heads=4,
+                intermediate_size=37, max_position_embeddings=512,
+            )  # fmt: skip
+            BertModel(config).eval().save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-umt5: AuraFlow's UMT5 encoder (joint_attention_dim 32 = d_model; the tests
+        # tokenize with tiny-random-t5's tokenizer, so the vocabulary is T5's).
+        repo = "hf-internal-testing/tiny-random-umt5"
+        if wanted(repo):
+            from transformers import UMT5Config, UMT5EncoderModel
+
+            folder = os.path.join(stage, "tiny-random-umt5")
+            shutil.copytree(t5_dir, folder)
+            for name in os.listdir(folder):
+                if name.startswith(("model", "config", "generation")):
+                    os.remove(os.path.join(folder, name))
+            torch.manual_seed(0)
+            config = UMT5Config(**{k: v for k, v in t5_config().to_dict().items() if k in UMT5_KEYS})
+            UMT5EncoderModel(config).eval().save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-T5Model and -T5ForConditionalGeneration: AudioLDM2's and Stable Audio's
+        # T5 tokenizer (and config). GUESS: the same tiny T5 as tiny-random-t5.
+        for repo, cls in (
+            ("hf-internal-testing/tiny-random-T5Model", "T5Model"),
+            ("hf-internal-testing/tiny-random-T5ForConditionalGeneration", "T5ForConditionalGeneration"),
+        ):
+            if wanted(repo):
+                import transformers
+
+                folder = os.path.join(stage, repo.split("/")[1])
+                save_t5_tokenizer(folder)
+                torch.manual_seed(0)
+                config = t5_config()
+                config.architectures = [cls]
+                getattr(transformers, cls)(config).eval().save_pretrained(folder)
+                install(repo, folder)
+
+        # hf-internal-testing/tiny-random-roberta: AudioLDM2's RoBERTa tokenizer (its CLAP text model: vocab 1000).
+        repo = "hf-internal-testing/tiny-random-roberta"
+        if wanted(repo):
+            folder = os.path.join(stage, "tiny-random-roberta")
+            save_roberta_tokenizer(folder, vocab_size=900)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-ClapModel: AudioLDM2's feature extractor. GUESS: ClapFeatureExtractor's
+        # defaults (the tests override hop_length).
+        repo = "hf-internal-testing/tiny-random-ClapModel"
+        if wanted(repo):
+            from transformers import ClapFeatureExtractor
+
+            folder = os.path.join(stage, "tiny-random-ClapModel")
+            ClapFeatureExtractor().save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-SiglipVisionModel: FramePack's image encoder and processor (image_proj_dim
+        # 32 = hidden_size; the tests resize to 30x30). GUESS: 30x30 images, patch 2, 2 layers.
+        repo = "hf-internal-testing/tiny-random-SiglipVisionModel"
+        if wanted(repo):
+            from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+            folder = os.path.join(stage, "tiny-random-SiglipVisionModel")
+            SiglipImageProcessor(size={"height": 30, "width": 30}).save_pretrained(folder)
+            torch.manual_seed(0)
+            config = SiglipVisionConfig(
+                hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=30,
+                patch_size=2,
+            )  # fmt: skip
+            SiglipVisionModel(config).eval().save_pretrained(folder)
+            install(repo, folder)
+
+        # finetrainers/dummy-hunyaunvideo: only its tokenizer/ subfolder is read (HunyuanVideo tests: Llama vocab
+        # 1000, padding to max_length, so the tokenizer has a pad token). GUESS: <pad> as the pad token.
+        repo = "finetrainers/dummy-hunyaunvideo"
+        if wanted(repo):
+            folder = os.path.join(stage, "dummy-hunyaunvideo")
+            save_llama_tokenizer(os.path.join(folder, "tokenizer"), pad_token="<pad>")
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-LlamaForCausalLM: HiDream's Llama (caption_channels [32, 16]: hidden 16;
+        # llama_layers (0, 1)). GUESS: 2 layers, 4 heads, a 500-token tokenizer with <pad>.
+        repo = "hf-internal-testing/tiny-random-LlamaForCausalLM"
+        if wanted(repo):
+            from transformers import LlamaConfig, LlamaForCausalLM
+
+            folder = os.path.join(stage, "tiny-random-LlamaForCausalLM")
+            tokenizer = save_llama_tokenizer(folder, pad_token="<pad>")
+            torch.manual_seed(0)
+            config = LlamaConfig(
+                vocab_size=len(tokenizer), hidden_size=16, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048, pad_token_id=0,
+                bos_token_id=1, eos_token_id=2,
+            )  # fmt: skip
+            LlamaForCausalLM(config).eval().save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/llama-tokenizer (OmniGen). GUESS: the real one is Llama 2's 32000-token tokenizer;
+        # a small one has the same specials.
+        repo = "hf-internal-testing/llama-tokenizer"
+        if wanted(repo):
+            from transformers import LlamaConfig
+
+            folder = os.path.join(stage, "llama-tokenizer")
+            tokenizer = save_llama_tokenizer(folder)
+            # GUESS: a config.json (offline, AutoTokenizer fails on a repo without one: it cannot look it up).
+            LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4).save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/dummy-gemma: the Sana/Lumina tokenizer. The Sana tests' Gemma2 has vocab_size 8 and
+        # prompts "", so the specials sit at Gemma's ids (<pad> 0, <eos> 1, <bos> 2, <unk> 3). GUESS: 500 tokens.
+        repo = "hf-internal-testing/dummy-gemma"
+        if wanted(repo):
+            from transformers import GemmaConfig
+
+            folder = os.path.join(stage, "dummy-gemma")
+            tokenizer = save_gemma_tokenizer(folder)
+            # GUESS: a config.json, as for llama-tokenizer (Lumina 2 and PRX load it with AutoTokenizer).
+            GemmaConfig(vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, num_key_value_heads=2, head_dim=4).save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration: the Qwen2/2.5-VL and Qwen3 tokenizer
+        # (real special-token ids, a chat template), a Qwen2-VL processor and a tiny Qwen2-VL (EasyAnimate:
+        # text_embed_dim 16 = hidden_size). GUESS: the image processor's defaults, 2 layers.
+        repo = "hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration"
+        if wanted(repo):
+            from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+            folder = os.path.join(stage, "tiny-random-Qwen2VLForConditionalGeneration")
+            tokenizer = save_qwen2_tokenizer(folder)
+            try:
+                from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor
+
+                processor = Qwen2VLProcessor(
+                    image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer, chat_template=QWEN_CHAT_TEMPLATE
+                )
+                processor.save_pretrained(folder)
+            except Exception as error:  # a video processor that needs torchvision, ...
+                print(f"{repo}: no processor ({type(error).__name__}: {error})", file=sys.stderr)
+            torch.manual_seed(0)
+            config = Qwen2VLConfig(
+                text_config=dict(
+                    hidden_size=16, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    num_key_value_heads=2, vocab_size=152064, rope_theta=1000000.0,
+                    rope_scaling={"type": "mrope", "rope_type": "default", "mrope_section": [1, 1, 2]},
+                ),
+                vision_config=dict(depth=2, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=1),
+                vocab_size=152064, hidden_size=16, image_token_id=151655, video_token_id=151656,
+                vision_start_token_id=151652, vision_end_token_id=151653,
+            )  # fmt: skip
+            Qwen2VLForConditionalGeneration(config).eval().save_pretrained(folder)
+            install(repo, folder)
 
     with open(os.path.join(out_dir, "standins.json"), "w") as f:
         json.dump({k: {"commit": v[0], "files": v[1]} for k, v in report.items()}, f, indent=1, sort_keys=True)

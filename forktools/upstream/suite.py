@@ -56,7 +56,14 @@ FILES = (
 )
 SIDES = ("pristine", "fork")
 # Import name -> pip requirement of what the tests need beyond the fork's own requirements (our `test` extra).
-REQUIRED = {"pytest": "pytest", "parameterized": "parameterized", "requests_mock": "requests-mock==1.10.0"}
+REQUIRED = {
+    "pytest": "pytest",
+    "parameterized": "parameterized",
+    "requests_mock": "requests-mock==1.10.0",
+    "ftfy": "ftfy",  # the Wan-family pipelines clean prompts with it (NameError without it)
+    "sentencepiece": "sentencepiece",  # the ChatGLM3 (Kolors) tokenizer and its stand-in
+    "torchsde": "torchsde",  # Stable Audio's CosineDPMSolverMultistepScheduler (BrownianTree noise)
+}
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 PASSING, FAILING = ("passed", "xpassed"), ("failed", "error", "xfailed")
 TEST_TIMEOUT = 300  # seconds per test, with pytest-timeout (when installed)

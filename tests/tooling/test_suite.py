@@ -68,6 +68,24 @@ def test_the_stand_in_cache_resolves_offline(tmp_path):
     assert snapshot == str(storage / "snapshots" / commit)
 
 
+def test_the_text_encoder_tokenizers_have_what_upstreams_tests_rely_on(tmp_path):
+    """Qwen2: the real special-token ids (the encoders' image_token_id) and a chat template; Gemma: the specials below
+    8 (the Sana tests' Gemma2 has vocab_size 8); the HunyuanVideo Llama: a pad token; the three round-trip."""
+    from transformers import AutoTokenizer
+
+    qwen = hub_standins.save_qwen2_tokenizer(str(tmp_path / "qwen"))
+    gemma = hub_standins.save_gemma_tokenizer(str(tmp_path / "gemma"))
+    llama = hub_standins.save_llama_tokenizer(str(tmp_path / "llama"), pad_token="<pad>")
+    assert qwen.convert_tokens_to_ids("<|image_pad|>") == 151655 and qwen.pad_token == "<|endoftext|>"
+    text = qwen.apply_chat_template([{"role": "user", "content": "a cat"}], tokenize=False, add_generation_prompt=True)
+    assert text.endswith("<|im_start|>assistant\n") and "a cat" in text
+    assert max(gemma("", padding="max_length", max_length=8).input_ids) < 8
+    assert llama("a cat", padding="max_length", max_length=8).input_ids[0] == llama.pad_token_id
+    for name, tokenizer in (("qwen", qwen), ("gemma", gemma), ("llama", llama)):
+        loaded = AutoTokenizer.from_pretrained(str(tmp_path / name))
+        assert loaded("a photo of a cat").input_ids == tokenizer("a photo of a cat").input_ids
+
+
 FILE = "tests/pipelines/test_x.py"
 
 
