@@ -18,7 +18,7 @@ import time
 import traceback
 
 
-TIMEOUT = int(os.environ.get("PIPELINE_WORKER_TIMEOUT", "300"))  # seconds per test file
+TIMEOUT = int(os.environ.get("PIPELINE_WORKER_TIMEOUT", "900"))  # seconds per test file
 # The setups: (dtype of the text encoders, dtype of every other module). U is the control: it must run for a
 # pipeline to count as runnable.
 SETUPS = {

@@ -208,7 +208,7 @@ def main(argv=None):
     parser.add_argument("--files", nargs="+", help="test files (default: every test_*.py of tests/*pipelines)")
     parser.add_argument("--fork-src", default=str(ROOT / "src"), help="the fork's tree (default: src/)")
     parser.add_argument("--out", default=str(ROOT / "out" / "pipelines"))
-    parser.add_argument("--timeout", type=int, default=300, help="seconds per test file")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per test file")
     parser.add_argument("--record", action="store_true", help="also copy the json and md to lines/<line>/")
     args = parser.parse_args(argv)
     line = select(args.line)

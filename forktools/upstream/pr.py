@@ -176,8 +176,10 @@ def before_after(pr):
 
 
 def pipelines_table(line, pr):
-    """The rows of the `make pipelines` record (out/pipelines/<line>.json, else lines/<line>/pipelines.json) of the
-    PR's `families` (upstream test folders), as a markdown table."""
+    """
+    The rows of the `make pipelines` record (out/pipelines/<line>.json, else lines/<line>/pipelines.json) whose test
+    path (below tests/pipelines/ or tests/modular_pipelines/) starts with one of the PR's `families`, as markdown.
+    """
     path = ROOT / "out" / "pipelines" / f"{line.name}.json"
     if not path.is_file():
         path = line.folder / "pipelines.json"
@@ -195,7 +197,8 @@ def pipelines_table(line, pr):
     ]
     mark = {"ok": "ok", "crash": "X"}
     for key, entry in record["table"].items():
-        if entry["family"] not in pr.get("families", []) or not entry["text"]:
+        rel = key.split("/", 2)[2]
+        if not entry["text"] or not any(rel.startswith(prefix) for prefix in pr.get("families", [])):
             continue
         cells = [" ".join(mark.get(entry[side].get(s), "-") for s in "UMRH") for side in ("pristine", "fork")]
         out.append(f"| `{key.split('/', 2)[2]}` | {entry['pipeline']} | {cells[0]} | {cells[1]} |")

@@ -35,6 +35,18 @@ MIXED = ("M", "R", "H")
 CASES = {case.id: case for case in all_cases()}
 
 
+def applied_patches():
+    """The patches of the series applied to the imported diffusers tree (its src/.applied), or None if unknown."""
+    state = Path(diffusers.__file__).resolve().parents[1] / ".applied"
+    return json.loads(state.read_text())["applied"] if state.is_file() else None
+
+
+def require_fix(case):
+    applied = applied_patches()
+    if applied is not None and case.patch not in applied:
+        pytest.skip(f"{case.patch} is not in this line's series yet: {case.pipeline} is not fixed here")
+
+
 def tokenizer_folders(folder):
     from forktools.upstream import hub_standins
 
@@ -113,6 +125,7 @@ def upstream(tmp_path_factory):
 @pytest.mark.parametrize("setup", MIXED)
 @pytest.mark.parametrize("case_id", sorted(CASES))
 def test_mixed_text_encoder_dtypes_reach_the_denoiser_in_its_dtype(case_id, setup, tokenizers):
+    require_fix(CASES[case_id])
     output, seen = run(CASES[case_id], setup, tokenizers)
     dtype = str(SETUPS[setup][1])
     assert seen == [dtype], f"{CASES[case_id].denoiser} ({dtype}) received the conditioning in {seen}"

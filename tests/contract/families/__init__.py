@@ -2,7 +2,8 @@
 
 One module a family. Each holds `CASES`, a list of `Case`: the pipeline class's name, a function that builds its
 components (seeded, so that two calls give the same weights; `tokenizers` is a folder of saved tokenizers, see
-`tokenizer_folders`), a function that gives the call's inputs, and the denoiser's component name.
+`tokenizer_folders`), a function that gives the call's inputs, the denoiser's component name, and the patch of the
+series that fixes the family (a line whose series does not hold it yet skips the case's fork-side checks).
 """
 
 import dataclasses
@@ -12,6 +13,7 @@ from typing import Callable
 @dataclasses.dataclass(frozen=True)
 class Case:
     pipeline: str
+    patch: str  # the patch of lines/<line>/series that fixes this family
     components: Callable  # (tokenizers: dict[str, str]) -> dict of components
     inputs: Callable  # () -> dict of __call__ arguments (a seeded generator, a small size, 2 steps)
     denoiser: str = "unet"

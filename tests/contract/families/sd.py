@@ -56,9 +56,10 @@ def _controlnet_inputs():
     return dict(_text2img(), image=_image())
 
 
+PATCH = "0009-sd-conditioning-in-unet-dtype.patch"
 CASES = [
-    Case("StableDiffusionPipeline", _sd, _text2img),
-    Case("StableDiffusionImg2ImgPipeline", _sd, _img2img),
-    Case("StableDiffusionInpaintPipeline", _sd, _inpaint),
-    Case("StableDiffusionControlNetPipeline", _controlnet, _controlnet_inputs),
+    Case("StableDiffusionPipeline", PATCH, _sd, _text2img),
+    Case("StableDiffusionImg2ImgPipeline", PATCH, _sd, _img2img),
+    Case("StableDiffusionInpaintPipeline", PATCH, _sd, _inpaint),
+    Case("StableDiffusionControlNetPipeline", PATCH, _controlnet, _controlnet_inputs),
 ]
