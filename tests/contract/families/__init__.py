@@ -26,6 +26,6 @@ class Case:
 
 
 def all_cases():
-    from . import sd
+    from . import sd, sdxl
 
-    return [*sd.CASES]
+    return [*sd.CASES, *sdxl.CASES]
