@@ -50,7 +50,12 @@ def test_classes(module):
             key = (pipeline_class, cls.get_dummy_components, getattr(cls, "get_dummy_inputs", None))
         elif "pretrained_model_name_or_path" in own and hasattr(cls, "get_pipeline"):  # modular: from a hub repo
             repo = inspect.getattr_static(cls, "pretrained_model_name_or_path")
-            key = (pipeline_class, inspect.getattr_static(cls, "pipeline_blocks_class", None), repo, cls.get_dummy_inputs)
+            key = (
+                pipeline_class,
+                inspect.getattr_static(cls, "pipeline_blocks_class", None),
+                repo,
+                cls.get_dummy_inputs,
+            )
         else:
             continue
         if key in seen:
@@ -137,6 +142,8 @@ def run_file(path, out):
                 text_conditioned = any(k.startswith(TEXT_ENCODER_PREFIX) for k in dtypes)
                 record["text_conditioned"] = text_conditioned
                 with torch.no_grad():
+                    if hasattr(tester, "get_dummy_inversion_inputs"):  # LEDITS++: invert an image first
+                        pipe.invert(**tester.get_dummy_inversion_inputs("cpu"))
                     pipe(**dummy_inputs(tester))
                 record["outcome"] = "ok"
             except BaseException as error:
