@@ -1,0 +1,113 @@
+"""forktools.measure.pipelines on a synthetic upstream test tree: which pipelines crash in which setup, per family."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from forktools.measure import pipelines
+
+
+TEST_FILE = '''
+import torch
+
+
+class Broken:
+    """Hands the text encoder's output to the denoiser as it is, as most upstream pipelines do."""
+
+    def __init__(self, text_encoder, unet):
+        self.text_encoder, self.unet = text_encoder, unet
+
+    def __call__(self, prompt):
+        ids = torch.ones(1, 4, dtype=self.text_encoder.weight.dtype)
+        return self.unet(self.text_encoder(ids))
+
+
+class Fixed(Broken):
+    def __call__(self, prompt):
+        ids = torch.ones(1, 4, dtype=self.text_encoder.weight.dtype)
+        return self.unet(self.text_encoder(ids).to(self.unet.weight.dtype))
+
+
+class NoTextEncoder:
+    def __init__(self, unet):
+        self.unet = unet
+
+    def __call__(self):
+        return self.unet(torch.ones(1, 4, dtype=self.unet.weight.dtype))
+
+
+class BrokenFastTests:
+    pipeline_class = Broken
+
+    def get_dummy_components(self):
+        torch.manual_seed(0)
+        return {"text_encoder": torch.nn.Linear(4, 4), "unet": torch.nn.Linear(4, 4)}
+
+    def get_dummy_inputs(self, device, seed=0):
+        return {"prompt": "a cat"}
+
+
+class FixedFastTests(BrokenFastTests):
+    pipeline_class = Fixed
+
+
+class UnconditionalFastTests:
+    pipeline_class = NoTextEncoder
+
+    def get_dummy_components(self):
+        return {"unet": torch.nn.Linear(4, 4)}
+
+    def get_dummy_inputs(self):
+        return {}
+'''
+
+
+def make_tree(root):
+    for folder in ("tests", "tests/pipelines", "tests/pipelines/fake"):
+        os.makedirs(root / folder, exist_ok=True)
+        (root / folder / "__init__.py").write_text("")
+    (root / "tests/pipelines/test_pipelines_common.py").write_text("")
+    (root / "tests/pipelines/fake/test_fake.py").write_text(textwrap.dedent(TEST_FILE))
+    (root / "tests/pipelines/fake/test_missing.py").write_text("import a_module_that_does_not_exist\n")
+
+
+def test_worker_records_each_setup_and_the_table_counts_them(tmp_path):
+    make_tree(tmp_path)
+    out = tmp_path / "side.jsonl"
+    files = ["tests/pipelines/fake/test_fake.py", "tests/pipelines/fake/test_missing.py"]
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, str(pipelines.WORKER), str(out), *files],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    by_key = {(r["class"], r["setup"]): r for r in records if r.get("setup")}
+    # The broken pipeline runs with every module in one dtype and crashes in each mixed setup.
+    assert by_key[("BrokenFastTests", "U")]["outcome"] == "ok"
+    assert by_key[("BrokenFastTests", "U")]["dtypes"] == {"text_encoder": "bfloat16", "unet": "bfloat16"}
+    assert by_key[("BrokenFastTests", "M")]["dtypes"] == {"text_encoder": "float32", "unet": "bfloat16"}
+    assert {by_key[("BrokenFastTests", s)]["outcome"] for s in "MRH"} == {"crash"}
+    assert {by_key[("FixedFastTests", s)]["outcome"] for s in "UMRH"} == {"ok"}
+    # Without a text encoder there is nothing to mix: only U runs.
+    assert [s for c, s in by_key if c == "UnconditionalFastTests"] == ["U"]
+    assert any(r["file"].endswith("test_missing.py") and r["outcome"] == "import error" for r in records)
+
+    # The same records as both sides: the broken pipeline crashes on each, nothing regresses.
+    table = pipelines.tabulate({"pristine": records, "fork": records})
+    broken = table[("tests/pipelines/fake/test_fake.py", "BrokenFastTests")]
+    assert broken["runnable"] and broken["crash_pristine"] and broken["crash_fork"] and not broken["regressions"]
+    assert broken["family"] == "fake" and broken["kind"] == "UNet"
+    fixed_on_the_fork = [dict(r, outcome="ok") if r.get("class") == "BrokenFastTests" else r for r in records]
+    table = pipelines.tabulate({"pristine": records, "fork": fixed_on_the_fork})
+    counts = pipelines.summary(table)["fake"]
+    assert (counts["pipelines"], counts["runnable"], counts["crash_pristine"], counts["crash_fork"]) == (2, 2, 1, 0)
+    # A fork that crashes where pristine ran is a regression.
+    worse = [dict(r, outcome="crash") if r.get("class") == "FixedFastTests" else r for r in records]
+    table = pipelines.tabulate({"pristine": records, "fork": worse})
+    assert table[("tests/pipelines/fake/test_fake.py", "FixedFastTests")]["regressions"] == ["U", "M", "R", "H"]
