@@ -72,10 +72,10 @@ quality:
 pr:
 	$(PYTHON) -m forktools.upstream.pr --check
 
-## Upstream's own SD3-family and loader tests, pristine vs fork (UPSTREAM=path of a huggingface/diffusers checkout;
+## Upstream's own tests of the fixed families (FAMILIES="sd3 sd sdxl ...": only those), pristine vs fork (UPSTREAM=path of a huggingface/diffusers checkout;
 ## RECORD=1 also writes lines/<LINE>/upstream-suite.{json,md}).
 upstream-suite:
-	$(PYTHON) -m forktools.upstream.suite $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(RECORD),--record)
+	$(PYTHON) -m forktools.upstream.suite $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(RECORD),--record) $(if $(FAMILIES),--families $(FAMILIES))
 
 ## Every pipeline of upstream's tests (dummy components) in four mixed-precision setups, pristine vs fork
 ## (UPSTREAM=path of a huggingface/diffusers checkout; FILES="tests/pipelines/..." only those; RECORD=1 also writes

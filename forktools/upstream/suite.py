@@ -1,11 +1,11 @@
-"""`make upstream-suite`: upstream's own SD3-family and loader tests, offline, on pristine upstream and on the fork.
+"""`make upstream-suite`: upstream's own tests of the families the series fixes, offline, pristine vs the fork.
 
     python -m forktools.upstream.suite [--line L] [--upstream PATH] [--out out/upstream-suite] [--record]
-                                       [--files FILE ...]
+                                       [--files FILE ... | --families NAME ...]
 
 PATH is a huggingface/diffusers git repository (bare or not; $UPSTREAM works too) that holds the line's
 `[upstream_tests] revision`; without one the suite is skipped. Its tests/ at that revision are extracted into
-build/upstream-tests/<revision>/, and each target file (FILES, or --files) runs in its own pytest process twice: on
+build/upstream-tests/<revision>/, and each target file (FAMILIES' files, or --families', or --files) runs in its own pytest process twice: on
 the pristine release (the sdist extract) and on the fork (the line's series applied, in build/trees/<line>-suite/),
 each tree put first on PYTHONPATH. The python that runs this module runs the tests, so for line 0.39 use an
 environment of that line: `make upstream-suite LINE=0.39 ENV=tf-4.49.0 UPSTREAM=...`.
@@ -43,17 +43,76 @@ from ..lines import ROOT, select
 from ..queue import Queue
 
 
-FILES = (
-    "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3.py",
-    "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_img2img.py",
-    "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_inpaint.py",
-    "tests/pipelines/controlnet_sd3/test_controlnet_sd3.py",
-    "tests/pipelines/controlnet_sd3/test_controlnet_inpaint_sd3.py",
-    "tests/pipelines/pag/test_pag_sd3.py",
-    "tests/pipelines/pag/test_pag_sd3_img2img.py",
-    "tests/modular_pipelines/stable_diffusion_3/test_modular_pipeline_stable_diffusion_3.py",
-    "tests/pipelines/test_pipelines.py",
-)
+# Upstream's test files per family of the series' patches (the loader tests under "sd3"); `--families` picks.
+FAMILIES = {
+    "sd3": (
+        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3.py",
+        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_img2img.py",
+        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_inpaint.py",
+        "tests/pipelines/controlnet_sd3/test_controlnet_sd3.py",
+        "tests/pipelines/controlnet_sd3/test_controlnet_inpaint_sd3.py",
+        "tests/pipelines/pag/test_pag_sd3.py",
+        "tests/pipelines/pag/test_pag_sd3_img2img.py",
+        "tests/modular_pipelines/stable_diffusion_3/test_modular_pipeline_stable_diffusion_3.py",
+        "tests/pipelines/test_pipelines.py",
+    ),
+    "sd": (
+        "tests/pipelines/stable_diffusion/test_stable_diffusion.py",
+        "tests/pipelines/stable_diffusion/test_stable_diffusion_img2img.py",
+        "tests/pipelines/stable_diffusion/test_stable_diffusion_inpaint.py",
+        "tests/pipelines/stable_diffusion/test_stable_diffusion_instruction_pix2pix.py",
+        "tests/pipelines/stable_diffusion_2/test_stable_diffusion.py",
+        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_depth.py",
+        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_inpaint.py",
+        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_latent_upscale.py",
+        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_upscale.py",
+        "tests/pipelines/controlnet/test_controlnet.py",
+        "tests/pipelines/controlnet/test_controlnet_img2img.py",
+        "tests/pipelines/controlnet/test_controlnet_inpaint.py",
+        "tests/pipelines/pag/test_pag_sd.py",
+        "tests/pipelines/pag/test_pag_sd_img2img.py",
+        "tests/pipelines/pag/test_pag_sd_inpaint.py",
+        "tests/pipelines/pag/test_pag_controlnet_sd.py",
+        "tests/pipelines/pag/test_pag_controlnet_sd_inpaint.py",
+        "tests/pipelines/pag/test_pag_animatediff.py",
+        "tests/pipelines/animatediff/test_animatediff.py",
+        "tests/pipelines/animatediff/test_animatediff_controlnet.py",
+        "tests/pipelines/animatediff/test_animatediff_sparsectrl.py",
+        "tests/pipelines/animatediff/test_animatediff_video2video.py",
+        "tests/pipelines/animatediff/test_animatediff_video2video_controlnet.py",
+        "tests/pipelines/latent_consistency_models/test_latent_consistency_models.py",
+        "tests/pipelines/latent_consistency_models/test_latent_consistency_models_img2img.py",
+        "tests/pipelines/stable_unclip/test_stable_unclip.py",
+        "tests/pipelines/stable_unclip/test_stable_unclip_img2img.py",
+        "tests/pipelines/marigold/test_marigold_depth.py",
+        "tests/pipelines/marigold/test_marigold_intrinsics.py",
+        "tests/pipelines/marigold/test_marigold_normals.py",
+        "tests/pipelines/ledits_pp/test_ledits_pp_stable_diffusion.py",
+        "tests/pipelines/stable_diffusion_adapter/test_stable_diffusion_adapter.py",
+    ),
+    "sdxl": (
+        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl.py",
+        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_adapter.py",
+        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_img2img.py",
+        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_inpaint.py",
+        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_instruction_pix2pix.py",
+        "tests/pipelines/controlnet/test_controlnet_sdxl.py",
+        "tests/pipelines/controlnet/test_controlnet_sdxl_img2img.py",
+        "tests/pipelines/controlnet/test_controlnet_inpaint_sdxl.py",
+        "tests/pipelines/pag/test_pag_sdxl.py",
+        "tests/pipelines/pag/test_pag_sdxl_img2img.py",
+        "tests/pipelines/pag/test_pag_sdxl_inpaint.py",
+        "tests/pipelines/pag/test_pag_controlnet_sdxl.py",
+        "tests/pipelines/pag/test_pag_controlnet_sdxl_img2img.py",
+        "tests/pipelines/pag/test_pag_kolors.py",
+        "tests/pipelines/animatediff/test_animatediff_sdxl.py",
+        "tests/pipelines/ledits_pp/test_ledits_pp_stable_diffusion_xl.py",
+        "tests/pipelines/kolors/test_kolors.py",
+        "tests/pipelines/kolors/test_kolors_img2img.py",
+        "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
+    ),
+}
+FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
 # Import name -> pip requirement of what the tests need beyond the fork's own requirements (our `test` extra).
 REQUIRED = {
@@ -432,7 +491,8 @@ def main(argv=None):
     parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
     parser.add_argument("--out", default=str(ROOT / "out" / "upstream-suite"))
     parser.add_argument("--record", action="store_true", help="also copy the json and md to lines/<line>/")
-    parser.add_argument("--files", nargs="+", help=f"test files (default: the {len(FILES)} of FILES)")
+    parser.add_argument("--files", nargs="+", help=f"test files (default: the {len(FILES)} of FAMILIES)")
+    parser.add_argument("--families", nargs="+", choices=sorted(FAMILIES), help="only these families' test files")
     parser.add_argument("--file-timeout", type=int, default=FILE_TIMEOUT, help="seconds per test file")
     args = parser.parse_args(argv)
     line = select(args.line)
@@ -443,10 +503,11 @@ def main(argv=None):
             f"{line.upstream_tests.get('revision', '?')})"
         )
         return 0
-    if args.record and args.files:
-        parser.error("--record records the whole suite: drop --files")
+    if args.record and (args.files or args.families):
+        parser.error("--record records the whole suite: drop --files and --families")
+    files = args.files or [file for name in (args.families or FAMILIES) for file in FAMILIES[name]]
     try:
-        return suite(line, Path(args.upstream), Path(args.out), args.files or FILES, args.record, args.file_timeout)
+        return suite(line, Path(args.upstream), Path(args.out), files, args.record, args.file_timeout)
     except SuiteError as error:
         print(f"upstream suite: {error}", file=sys.stderr)
         return 2
