@@ -24,6 +24,6 @@ class Case:
 
 
 def all_cases():
-    from . import sd
+    from . import deepfloyd_if, kandinsky, sd, shap_e, stable_cascade
 
-    return [*sd.CASES]
+    return [*sd.CASES, *kandinsky.CASES, *deepfloyd_if.CASES, *stable_cascade.CASES, *shap_e.CASES]
