@@ -50,7 +50,12 @@ def test_classes(module):
             key = (pipeline_class, cls.get_dummy_components, getattr(cls, "get_dummy_inputs", None))
         elif "pretrained_model_name_or_path" in own and hasattr(cls, "get_pipeline"):  # modular: from a hub repo
             repo = inspect.getattr_static(cls, "pretrained_model_name_or_path")
-            key = (pipeline_class, inspect.getattr_static(cls, "pipeline_blocks_class", None), repo, cls.get_dummy_inputs)
+            key = (
+                pipeline_class,
+                inspect.getattr_static(cls, "pipeline_blocks_class", None),
+                repo,
+                cls.get_dummy_inputs,
+            )
         else:
             continue
         if key in seen:

@@ -100,8 +100,17 @@ def tabulate(records):
             key = (r["file"], r["class"])
             entry = table.setdefault(
                 key,
-                {"file": r["file"], "class": r["class"], "pipeline": r["pipeline"], "family": family(r["file"]),
-                 "kind": None, "text": False, "pristine": {}, "fork": {}, "errors": {"pristine": {}, "fork": {}}},
+                {
+                    "file": r["file"],
+                    "class": r["class"],
+                    "pipeline": r["pipeline"],
+                    "family": family(r["file"]),
+                    "kind": None,
+                    "text": False,
+                    "pristine": {},
+                    "fork": {},
+                    "errors": {"pristine": {}, "fork": {}},
+                },
             )
             entry[side][r["setup"]] = r["outcome"]
             if r["outcome"] != "ok":
@@ -173,16 +182,23 @@ def markdown(result):
         f"| **all** | | {total['pipelines']} | {total['runnable']} | {total['crash_pristine']} | "
         f"{total['crash_fork']} | {total['regressions']} |"
     )
-    out += ["", "## Per pipeline", "", "| test | pipeline | denoiser | pristine U M R H | fork U M R H |",
-            "| --- | --- | --- | --- | --- |"]
+    out += [
+        "",
+        "## Per pipeline",
+        "",
+        "| test | pipeline | denoiser | pristine U M R H | fork U M R H |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     mark = {"ok": "ok", "crash": "X", None: "-"}
     for key in sorted(table, key=lambda k: (table[k]["family"], k)):
         e = table[key]
         if not e["text"] and e["pristine"].get("U") == "ok":
             continue
         cells = {side: " ".join(mark.get(e[side].get(s), "?") for s in ("U", "M", "R", "H")) for side in SIDES}
-        out.append(f"| `{e['file'].split('/', 2)[2]}::{e['class']}` | {e['pipeline']} | {e['kind'] or '?'} "
-                   f"| {cells['pristine']} | {cells['fork']} |")
+        out.append(
+            f"| `{e['file'].split('/', 2)[2]}::{e['class']}` | {e['pipeline']} | {e['kind'] or '?'} "
+            f"| {cells['pristine']} | {cells['fork']} |"
+        )
     crashes = [e for e in table.values() if e["crash_fork"] or e["regressions"]]
     if crashes:
         out += ["", "## Crashes on the fork", ""]
@@ -202,7 +218,9 @@ def markdown(result):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m forktools.measure.pipelines", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m forktools.measure.pipelines", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--line", default=None, help="the line (default: $LINE, else the default line)")
     parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
     parser.add_argument("--files", nargs="+", help="test files (default: every test_*.py of tests/*pipelines)")
@@ -222,8 +240,9 @@ def main(argv=None):
     if args.record and args.files:
         parser.error("--record records every pipeline: drop --files")
     try:
-        return measure(line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout,
-                       args.record)
+        return measure(
+            line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout, args.record
+        )
     except SuiteError as error:
         print(f"pipelines: {error}", file=sys.stderr)
         return 2
@@ -242,8 +261,11 @@ def measure(line, upstream, fork_src, out, files, timeout, record):
     hub = ensure_standins(trees["pristine"])
     raw, work = out / line.name, ROOT / "build" / "pipelines" / line.name
     raw.mkdir(parents=True, exist_ok=True)
-    print(f"line {line.name}: {len(files)} test file(s), pristine {tree_version(trees['pristine'])} and fork "
-          f"{tree_version(trees['fork'])}, offline; raw records in {_rel(raw)}/", flush=True)
+    print(
+        f"line {line.name}: {len(files)} test file(s), pristine {tree_version(trees['pristine'])} and fork "
+        f"{tree_version(trees['fork'])}, offline; raw records in {_rel(raw)}/",
+        flush=True,
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(SIDES)) as pool:  # one tree per core
         futures = {
             side: pool.submit(run_side, side, tests_root, trees[side], hub, files, raw, work, timeout)
@@ -272,8 +294,10 @@ def measure(line, upstream, fork_src, out, files, timeout, record):
     for c in result["families"].values():
         total.update(c)
     regressions = [k for k, e in result["table"].items() if e["regressions"]]
-    print(f"text-conditioned: {total['pipelines']}, runnable offline: {total['runnable']}, crash on pristine: "
-          f"{total['crash_pristine']}, crash on the fork: {total['crash_fork']}, regressions: {len(regressions)}")
+    print(
+        f"text-conditioned: {total['pipelines']}, runnable offline: {total['runnable']}, crash on pristine: "
+        f"{total['crash_pristine']}, crash on the fork: {total['crash_fork']}, regressions: {len(regressions)}"
+    )
     for key in regressions:
         print(f"REGRESSION {key}: {result['table'][key]['regressions']}")
     print(f"wrote {', '.join(str(_rel(p)) for p in written)} in {result['wall_s']} s")

@@ -795,7 +795,6 @@ def build(out_dir, only=None):
                 )
                 install(repo, folder)
 
-
         # hf-internal-testing/tiny-sdxl-modular: GUESS: the SDXL fast tests' components (64x64 images, what the
         # modular SDXL tests expect) with a modular_model_index.json, as the SD3 one above.
         repo = "hf-internal-testing/tiny-sdxl-modular"
@@ -956,8 +955,13 @@ def build(out_dir, only=None):
             folder = os.path.join(stage, "llama-tokenizer")
             tokenizer = save_llama_tokenizer(folder)
             # GUESS: a config.json (offline, AutoTokenizer fails on a repo without one: it cannot look it up).
-            LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4).save_pretrained(folder)
+            LlamaConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=16,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+            ).save_pretrained(folder)
             install(repo, folder)
 
         # hf-internal-testing/dummy-gemma: the Sana/Lumina tokenizer. The Sana tests' Gemma2 has vocab_size 8 and
@@ -969,8 +973,15 @@ def build(out_dir, only=None):
             folder = os.path.join(stage, "dummy-gemma")
             tokenizer = save_gemma_tokenizer(folder)
             # GUESS: a config.json, as for llama-tokenizer (Lumina 2 and PRX load it with AutoTokenizer).
-            GemmaConfig(vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, num_key_value_heads=2, head_dim=4).save_pretrained(folder)
+            GemmaConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=8,
+                intermediate_size=16,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                head_dim=4,
+            ).save_pretrained(folder)
             install(repo, folder)
 
         # hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration: the Qwen2/2.5-VL and Qwen3 tokenizer

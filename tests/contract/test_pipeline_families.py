@@ -136,7 +136,9 @@ def test_mixed_text_encoder_dtypes_reach_the_denoiser_in_its_dtype(case_id, setu
 def test_uniform_dtypes_bit_identical_to_upstream(case_id, tokenizers, upstream):
     folder, results = upstream
     for setup in ("U-bf16", "U-fp32"):
-        assert results[f"{case_id} {setup}"] == "ok", f"pristine upstream fails {setup}: {results[f'{case_id} {setup}']}"
+        assert results[f"{case_id} {setup}"] == "ok", (
+            f"pristine upstream fails {setup}: {results[f'{case_id} {setup}']}"
+        )
         expected = torch.load(folder / f"{case_id}-{setup}.pt")
         got, _ = run(CASES[case_id], setup, tokenizers)
         assert got.dtype == expected.dtype and got.shape == expected.shape, setup
