@@ -95,18 +95,42 @@ def tests_diff(line, pr):
 
 
 def added_tests(diff):
-    """[(test file, class, test name)] that a diff of upstream's tests adds."""
-    found, current_file, current_class = [], None, None
+    """
+    [(test file, class, test name)] that a diff of upstream's tests adds: new `test_` methods, and the tests of a
+    tester mixin the diff defines, once per test class it adds that mixin to.
+    """
+    mixins, current_class = {}, None
+    for line in diff.splitlines():  # the tester mixins the diff defines, wherever they come in it
+        header = re.match(r"^[ +]class (\w+)", line)
+        current_class = header.group(1) if header else current_class
+        test = re.match(r"^\+    def (test_\w+)", line)
+        if test and current_class and current_class.endswith("TesterMixin"):
+            mixins.setdefault(current_class, []).append(test.group(1))
+    found, current_file, current_class, top = [], None, None, ""
     for line in diff.splitlines():
         if line.startswith("+++ b/"):
-            current_file, current_class = line[len("+++ b/") :], None
-        elif line.startswith("@@"):
-            context = re.search(r"@@.*@@\s*class (\w+)", line)
+            current_file, current_class, top = line[len("+++ b/") :], None, ""
+            continue
+        if line.startswith(("---", "diff --git", "index ")):
+            continue
+        if line.startswith("@@"):  # git names the enclosing top-level statement after the second @@
+            top = line.split("@@", 2)[2].strip()
+            context = re.match(r"class (\w+)", top)
             current_class = context.group(1) if context else current_class
-        elif re.match(r"^[ +]class (\w+)", line):
-            current_class = re.match(r"^[ +]class (\w+)", line).group(1)
-        elif re.match(r"^\+    def (test_\w+)", line):
-            found.append((current_file, current_class, re.match(r"^\+    def (test_\w+)", line).group(1)))
+            continue
+        code = line[1:]
+        if code[:1].strip():  # a top-level statement: a class header, an import, ...
+            top = code
+            header = re.match(r"class (\w+)", code)
+            current_class = header.group(1) if header else current_class
+        # A tester mixin added to the bases of a test class (its header line or a continuation line of it).
+        if line.startswith("+") and top.startswith("class ") and current_class not in mixins:
+            bases = code if code is top else code.split("#")[0]
+            for name in re.findall(r"\b(\w+TesterMixin)\b", bases):
+                found += [(current_file, current_class, test) for test in mixins.get(name, [])]
+        test = re.match(r"^\+    def (test_\w+)", line)
+        if test and not (current_class and current_class.endswith("TesterMixin")):
+            found.append((current_file, current_class, test.group(1)))
     return found
 
 
