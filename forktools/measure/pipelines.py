@@ -121,10 +121,14 @@ def tabulate(records):
                 if entry["kind"] is None and name in dtypes:
                     entry["kind"] = kind
     for entry in table.values():
+        measured = bool(entry["fork"])  # a partial run may not have reached the fork's side of this test yet
         entry["runnable"] = entry["text"] and entry["pristine"].get("U") == "ok"
+        entry["measured"] = measured or not entry["runnable"]
         entry["crash_pristine"] = entry["runnable"] and any(entry["pristine"].get(s) != "ok" for s in MIXED)
-        entry["crash_fork"] = entry["runnable"] and any(entry["fork"].get(s) != "ok" for s in MIXED)
-        entry["regressions"] = [s for s, o in entry["pristine"].items() if o == "ok" and entry["fork"].get(s) != "ok"]
+        entry["crash_fork"] = entry["runnable"] and measured and any(entry["fork"].get(s) != "ok" for s in MIXED)
+        entry["regressions"] = [
+            s for s, o in entry["pristine"].items() if measured and o == "ok" and entry["fork"].get(s) != "ok"
+        ]
     return table
 
 
@@ -148,6 +152,7 @@ def summary(table):
         c["runnable"] += e["runnable"]
         c["crash_pristine"] += e["crash_pristine"]
         c["crash_fork"] += e["crash_fork"]
+        c["not_measured"] += not e["measured"]
         c["regressions"] += bool(e["regressions"])
         c["kind " + (e["kind"] or "?")] += 1
     return families
@@ -163,24 +168,26 @@ def markdown(result):
         "",
         f"huggingface/diffusers tests at {result['revision']}: every pipeline test class's dummy components, offline, "
         f"on pristine diffusers {result['diffusers']['pristine']} and on the fork {result['diffusers']['fork']}; "
-        f"transformers {result['transformers']}, torch {result['torch']}, CPU; {result['wall_s']} s. Setups: U every "
+        f"transformers {result['transformers']}, torch {result['torch']}, CPU"
+        + (f"; {result['wall_s']} s" if result.get("wall_s") else "")
+        + f"; test files run: {result['files']['pristine']} on pristine, {result['files']['fork']} on the fork. Setups: U every "
         "module bf16; M text encoders fp32, the rest bf16; R text encoders bf16, the rest fp32; H text encoders "
         "fp16, the rest bf16. A pipeline crashes when M, R or H fails.",
         "",
         "| family | denoiser | text-conditioned pipelines | runnable offline (U) | crash on pristine | crash on the fork "
-        "| regressions |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| not run on the fork yet | regressions |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in sorted(families, key=lambda n: (n.startswith("modular"), n)):
         c = families[name]
         kinds = "/".join(k[5:] for k in sorted(c) if k.startswith("kind ") and c[k])
         out.append(
             f"| {name} | {kinds} | {c['pipelines']} | {c['runnable']} | {c['crash_pristine']} | {c['crash_fork']} "
-            f"| {c['regressions']} |"
+            f"| {c['not_measured']} | {c['regressions']} |"
         )
     out.append(
         f"| **all** | | {total['pipelines']} | {total['runnable']} | {total['crash_pristine']} | "
-        f"{total['crash_fork']} | {total['regressions']} |"
+        f"{total['crash_fork']} | {total['not_measured']} | {total['regressions']} |"
     )
     out += [
         "",
@@ -228,6 +235,9 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "out" / "pipelines"))
     parser.add_argument("--timeout", type=int, default=900, help="seconds per test file")
     parser.add_argument("--record", action="store_true", help="also copy the json and md to lines/<line>/")
+    parser.add_argument(
+        "--tabulate", action="store_true", help="only write the tables from the records of an earlier (partial) run"
+    )
     args = parser.parse_args(argv)
     line = select(args.line)
     if args.upstream is None:
@@ -239,6 +249,8 @@ def main(argv=None):
         return 0
     if args.record and args.files:
         parser.error("--record records every pipeline: drop --files")
+    if args.tabulate:
+        return write(line, Path(args.out), load_records(Path(args.out) / line.name), args.record)
     try:
         return measure(
             line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout, args.record
@@ -272,19 +284,41 @@ def measure(line, upstream, fork_src, out, files, timeout, record):
             for side in SIDES
         }
         records = {side: future.result() for side, future in futures.items()}
+    return write(line, out, records, record, trees, revision, time.monotonic() - start)
+
+
+def load_records(raw):
+    """The records of an earlier run (its <side>.jsonl files), finished or not."""
+    records = {}
+    for side in SIDES:
+        path = raw / f"{side}.jsonl"
+        records[side] = (
+            [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        )
+    return records
+
+
+def write(line, out, records, record, trees=None, revision=None, wall=None):
+    """Tabulate `records`, write out/pipelines/<line>.{json,md} (and, with `record`, lines/<line>/); exit status."""
     table = tabulate(records)
+    finished = {side: {r["file"] for r in records[side]} for side in SIDES}
     result = {
         "line": line.name,
-        "revision": revision,
-        "diffusers": {side: tree_version(trees[side]) for side in SIDES},
+        "revision": revision or line.upstream_tests.get("revision"),
+        "diffusers": {
+            side: tree_version(trees[side]) if trees else f"{line.version}{'+' + line.label if side == 'fork' else ''}"
+            for side in SIDES
+        },
         "transformers": metadata.version("transformers"),
         "torch": metadata.version("torch"),
-        "wall_s": round(time.monotonic() - start),
+        "wall_s": round(wall) if wall is not None else None,
+        "files": {side: len(finished[side]) for side in SIDES},
         "families": {name: dict(c) for name, c in summary(table).items()},
         "file_problems": file_problems(records),
         "table": {f"{k[0]}::{k[1]}": v for k, v in sorted(table.items())},
     }
     written = [out / f"{line.name}.json", out / f"{line.name}.md"]
+    out.mkdir(parents=True, exist_ok=True)
     written[0].write_text(json.dumps(result, indent=1) + "\n")
     written[1].write_text(markdown(result))
     if record:
@@ -300,7 +334,7 @@ def measure(line, upstream, fork_src, out, files, timeout, record):
     )
     for key in regressions:
         print(f"REGRESSION {key}: {result['table'][key]['regressions']}")
-    print(f"wrote {', '.join(str(_rel(p)) for p in written)} in {result['wall_s']} s")
+    print(f"wrote {', '.join(str(_rel(p)) for p in written)}")
     return 1 if regressions else 0
 
 
