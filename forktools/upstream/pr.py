@@ -240,28 +240,40 @@ def intro(line, pr, number):
     )
 
 
-def suite_counts(line):
-    """The counts of out/upstream-suite/<line>.json, else of the recorded lines/<line>/upstream-suite.json."""
+def suite_counts(line, pr=None):
+    """
+    The counts of out/upstream-suite/<line>.json, else of the recorded lines/<line>/upstream-suite.json; for a PR with
+    `families`, only the test files of those families.
+    """
     path = ROOT / "out" / "upstream-suite" / f"{line.name}.json"
     if not path.is_file():
         path = line.folder / "upstream-suite.json"
-    if not path.is_file():
+    suite = json.loads(path.read_text()) if path.is_file() else None
+    families = (pr or {}).get("families")
+    files = {}
+    if suite is not None:
+        files = {
+            name: counts
+            for name, counts in suite["files"].items()
+            if not families or any(name.split("/", 2)[2].startswith(prefix) for prefix in families)
+        }
+    if not files:
         return (
-            "Not run here: `make upstream-suite UPSTREAM=/path/to/huggingface/diffusers` runs upstream's SD3-family "
-            "and loader tests on pristine and on the fork and records the counts."
+            "Not run yet for these test files: `make upstream-suite UPSTREAM=/path/to/huggingface/diffusers` runs "
+            "upstream's own tests of the series' families on pristine and on the fork and records the counts."
         )
-    suite = json.loads(path.read_text())
     out = ["| tests | pristine | fork |", "| --- | --- | --- |"]
-    for name, counts in suite["files"].items():
+    for name, counts in files.items():
         out.append(f"| `{name}` | {counts['pristine']} | {counts['fork']} |")
-    out.append(f"| all | {suite['total']['pristine']} | {suite['total']['fork']} |")
-    regressions = suite.get("regressions", [])
+    if not families:
+        out.append(f"| all | {suite['total']['pristine']} | {suite['total']['fork']} |")
+    regressions = [r for r in suite.get("regressions", []) if r.split("::")[0] in files]
     out.append("")
     out.append(
         f"Revision {suite['revision']}; {len(regressions)} test(s) that pass on pristine fail on the fork"
         + (": " + ", ".join(f"`{r}`" for r in regressions) if regressions else ".")
     )
-    fixed = suite.get("fixed", [])
+    fixed = [f for f in suite.get("fixed", []) if f.split("::")[0] in files]
     if fixed:
         out.append(
             f"{len(fixed)} test(s) fail on pristine and pass on the fork: " + ", ".join(f"`{f}`" for f in fixed) + "."
@@ -316,10 +328,10 @@ def pr_body(queue, pr, number, tests, verified):
 
 {tests_section}
 
-Upstream's own SD3-family and loader tests (offline, against local stand-ins of the hub repos they read), pristine vs
+Upstream's own tests of these pipelines (offline, against local stand-ins of the hub repos they read), pristine vs
 our fork with the whole series:
 
-{suite_counts(line)}
+{suite_counts(line, pr)}
 
 ## On a GPU
 
