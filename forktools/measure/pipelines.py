@@ -121,14 +121,13 @@ def tabulate(records):
                 if entry["kind"] is None and name in dtypes:
                     entry["kind"] = kind
     for entry in table.values():
-        measured = bool(entry["fork"])  # a partial run may not have reached the fork's side of this test yet
+        fork = entry["fork"]  # a setup is missing when a partial run did not reach it, or its file ran out of time
         entry["runnable"] = entry["text"] and entry["pristine"].get("U") == "ok"
-        entry["measured"] = measured or not entry["runnable"]
-        entry["crash_pristine"] = entry["runnable"] and any(entry["pristine"].get(s) != "ok" for s in MIXED)
-        entry["crash_fork"] = entry["runnable"] and measured and any(entry["fork"].get(s) != "ok" for s in MIXED)
-        entry["regressions"] = [
-            s for s, o in entry["pristine"].items() if measured and o == "ok" and entry["fork"].get(s) != "ok"
-        ]
+        entry["crash_pristine"] = entry["runnable"] and any(entry["pristine"].get(s) == "crash" for s in MIXED)
+        entry["crash_fork"] = entry["runnable"] and any(fork.get(s) == "crash" for s in MIXED)
+        complete = fork.get("U") == "crash" or all(s in fork for s in ("U", *MIXED))
+        entry["measured"] = complete or entry["crash_fork"] or not entry["runnable"]
+        entry["regressions"] = [s for s, o in entry["pristine"].items() if o == "ok" and fork.get(s) == "crash"]
     return table
 
 
@@ -172,7 +171,8 @@ def markdown(result):
         + (f"; {result['wall_s']} s" if result.get("wall_s") else "")
         + f"; test files run: {result['files']['pristine']} on pristine, {result['files']['fork']} on the fork. Setups: U every "
         "module bf16; M text encoders fp32, the rest bf16; R text encoders bf16, the rest fp32; H text encoders "
-        "fp16, the rest bf16. A pipeline crashes when M, R or H fails.",
+        "fp16, the rest bf16. A pipeline crashes when M, R or H fails; `-` is a setup not run (a partial run, or its test "
+        "file ran out of time).",
         "",
         "| family | denoiser | text-conditioned pipelines | runnable offline (U) | crash on pristine | crash on the fork "
         "| not run on the fork yet | regressions |",
@@ -240,6 +240,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     line = select(args.line)
+    if args.tabulate:
+        return write(line, Path(args.out), load_records(Path(args.out) / line.name), args.record)
     if args.upstream is None:
         print(
             f"pipelines skipped: no huggingface/diffusers repository; run `make pipelines LINE={line.name} "
@@ -249,8 +251,6 @@ def main(argv=None):
         return 0
     if args.record and args.files:
         parser.error("--record records every pipeline: drop --files")
-    if args.tabulate:
-        return write(line, Path(args.out), load_records(Path(args.out) / line.name), args.record)
     try:
         return measure(
             line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout, args.record
