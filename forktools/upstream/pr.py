@@ -255,7 +255,7 @@ def suite_counts(line, pr=None):
         files = {
             name: counts
             for name, counts in suite["files"].items()
-            if not families or any(name.split("/", 2)[2].startswith(prefix) for prefix in families)
+            if not families or any(name.split("/", 2)[-1].startswith(prefix) for prefix in families)
         }
     if not files:
         return (
