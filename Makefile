@@ -79,9 +79,9 @@ upstream-suite:
 
 ## Every pipeline of upstream's tests (dummy components) in four mixed-precision setups, pristine vs fork
 ## (UPSTREAM=path of a huggingface/diffusers checkout; FILES="tests/pipelines/..." only those; RECORD=1 also writes
-## lines/<LINE>/pipelines.{json,md}).
+## lines/<LINE>/pipelines.{json,md}; TABULATE=1: only the tables, from an earlier run's records).
 pipelines:
-	$(PYTHON) -m forktools.measure.pipelines $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(FILES),--files $(FILES)) $(if $(RECORD),--record)
+	$(PYTHON) -m forktools.measure.pipelines $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(FILES),--files $(FILES)) $(if $(RECORD),--record) $(if $(TABULATE),--tabulate)
 
 ## Full-size SD3.5-shaped pipelines on a CUDA GPU (random weights), or the same steps at tiny size on CPU (TINY=1).
 gpu-check:
