@@ -174,7 +174,7 @@ def markdown(result):
         "fp16, the rest bf16. A pipeline crashes when M, R or H fails; `-` is a setup not run (a partial run, or its test "
         "file ran out of time).",
         "",
-        "| family | denoiser | text-conditioned pipelines | runnable offline (U) | crash on pristine | crash on the fork "
+        "| family | denoiser | pipelines (text-conditioned, or failing U) | runnable offline (U) | crash on pristine | crash on the fork "
         "| not run on the fork yet | regressions |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
