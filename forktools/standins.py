@@ -2,7 +2,7 @@
 
 Each stand-in is a real `StableDiffusion3Pipeline` saved in diffusers format, with every component stored in a
 chosen dtype. The default layout is the one of the real SD3.5 repositories (text encoders fp16, transformer bf16,
-VAE fp32; see ../shared/reference/sd35-checkpoints.md). Shapes:
+VAE fp32; see docs/sd35-checkpoints.md). Shapes:
 
 - `tiny`: the smallest pipeline that exercises every code path, for fast tests.
 - `medium`: SD3.5-Medium-shaped (MMDiT-X `dual_attention_layers`, `qk_norm="rms_norm"`), scaled down.
@@ -12,7 +12,7 @@ VAE fp32; see ../shared/reference/sd35-checkpoints.md). Shapes:
     python -m forktools.standins OUT_DIR [--shape tiny|medium|large|bench]
 
 `sd35_configs`, `build_sd35_component` and `save_sd35_tokenizers` build SD3.5 Medium / Large components one at a
-time, at the real sizes (`full=True`, the configs of ../shared/reference/sd35-checkpoints.md) or at the `medium` /
+time, at the real sizes (`full=True`, the configs of docs/sd35-checkpoints.md) or at the `medium` /
 `large` shapes above, on any device (`make gpu-check` builds them on the GPU).
 """
 
@@ -45,7 +45,7 @@ SHAPES = {
 
 
 SD35_VAE_BLOCKS = ("DownEncoderBlock2D", "UpDecoderBlock2D")
-# The VAE settings every SD3.5 shape shares (../shared/reference/sd35-checkpoints.md).
+# The VAE settings every SD3.5 shape shares (docs/sd35-checkpoints.md).
 _VAE = dict(
     in_channels=3,
     out_channels=3,
@@ -207,7 +207,7 @@ def save_pipeline(path, shape="tiny", layout=None, seed=0):
 
 
 # ------------------------------------------------------------------------------------- SD3.5, one component at a time
-# The real SD3.5 transformer configs (../shared/reference/sd35-checkpoints.md). The text encoders and the VAE are the
+# The real SD3.5 transformer configs (docs/sd35-checkpoints.md). The text encoders and the VAE are the
 # same in Medium and Large.
 SD35_TRANSFORMERS = {
     "medium": dict(

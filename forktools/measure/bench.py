@@ -27,7 +27,7 @@ from ..standins import TEXT_ENCODERS, save_pipeline
 
 
 PROMPT = "a photo of an astronaut riding a horse on the moon"
-# bf16 weight bytes of the real SD3.5 text encoders (../shared/reference/sd35-checkpoints.md: stored as fp16).
+# bf16 weight bytes of the real SD3.5 text encoders (docs/sd35-checkpoints.md: stored as fp16).
 REAL_TEXT_ENCODER_BYTES = {"text_encoder": 0.247e9, "text_encoder_2": 1.39e9, "text_encoder_3": 9.52e9}
 
 

@@ -3,14 +3,14 @@ built on the spot on a CUDA GPU, fork and pristine upstream side by side, in a t
 
     python -m forktools.measure.gpu_check [--tiny] [--budget SECONDS] [--out out/gpu-check.md] [--keep]
     python -m forktools.measure.gpu_check --plan             # the on-paper estimate of every step, runs nothing
-    python -m forktools.measure.gpu_check --device-command   # the device-tool command and what it carries
+    python -m forktools.measure.gpu_check --device-command   # a remote-run command line and what it carries
 
 Nothing is downloaded or installed: the fork (`src/diffusers`) and pristine upstream
 (`build/upstream/diffusers-<version>/src`) are put first on each subprocess's PYTHONPATH, so it also runs where
 diffusers is not installed. Steps, each in its own process (a crash or a hang costs one step, peak GPU memory is
 per process):
 
-1. build Medium on the device, one component at a time, at the real configs (../shared/reference/sd35-checkpoints.md),
+1. build Medium on the device, one component at a time, at the real configs (docs/sd35-checkpoints.md),
    and save it in the real repositories' layout (text encoders fp16 with `torch_dtype: float16`, transformer bf16,
    VAE fp16, the real scheduler config, offline tokenizers); text encoders, tokenizers, scheduler and VAE are the
    same in Medium and Large, so they are written once and linked into both;
@@ -743,7 +743,7 @@ def cuda_available():
 
 
 def device_command():
-    """The device-tool call that runs this check on a lent GPU machine, and the size of what it carries."""
+    """A command line that runs this check on a remote GPU machine from a copy of this tree, and what it carries."""
     fork = os.path.join(ROOT, "src", "diffusers")
     upstream = os.path.join(pristine_src(os.path.join(ROOT, "src")), "diffusers")
     carry = [os.path.relpath(p, ROOT) for p in (fork, upstream)]
@@ -788,7 +788,7 @@ def main(argv=None):
         "--models", type=lambda text: text.split(","), default=None, help="medium,large (default: both, in order)"
     )
     parser.add_argument("--plan", action="store_true", help="print the on-paper estimate and exit")
-    parser.add_argument("--device-command", action="store_true", help="print the device-tool command and exit")
+    parser.add_argument("--device-command", action="store_true", help="print a remote-run command line and exit")
     parser.add_argument("--build-worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--device", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)

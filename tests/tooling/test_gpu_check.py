@@ -117,7 +117,7 @@ def test_a_step_past_its_deadline_is_killed(tmp_path):
 def test_full_size_configs_match_the_real_checkpoints():
     """Built on the meta device (no memory): the bytes each component stores match the real repos' files."""
     counts = gpu_check.count_parameters(tiny=False)
-    stored = {  # GB, ../shared/reference/sd35-checkpoints.md
+    stored = {  # GB, docs/sd35-checkpoints.md
         ("medium", "text_encoder"): 0.247,
         ("medium", "text_encoder_2"): 1.39,
         ("medium", "text_encoder_3"): 4.99 + 4.53,
