@@ -110,6 +110,42 @@ FAMILIES = {
         "tests/pipelines/kolors/test_kolors.py",
         "tests/pipelines/kolors/test_kolors_img2img.py",
         "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
+    ),    "kandinsky": (
+        "tests/pipelines/kandinsky/test_kandinsky.py",
+        "tests/pipelines/kandinsky/test_kandinsky_combined.py",
+        "tests/pipelines/kandinsky/test_kandinsky_img2img.py",
+        "tests/pipelines/kandinsky/test_kandinsky_inpaint.py",
+        "tests/pipelines/kandinsky/test_kandinsky_prior.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_combined.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_controlnet.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_controlnet_img2img.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_img2img.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_inpaint.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_prior.py",
+        "tests/pipelines/kandinsky2_2/test_kandinsky_prior_emb2emb.py",
+        "tests/pipelines/kandinsky3/test_kandinsky3.py",
+        "tests/pipelines/kandinsky3/test_kandinsky3_img2img.py",
+    ),
+    "deepfloyd_if": (
+        "tests/pipelines/deepfloyd_if/test_if.py",
+        "tests/pipelines/deepfloyd_if/test_if_img2img.py",
+        "tests/pipelines/deepfloyd_if/test_if_img2img_superresolution.py",
+        "tests/pipelines/deepfloyd_if/test_if_inpainting.py",
+        "tests/pipelines/deepfloyd_if/test_if_inpainting_superresolution.py",
+        "tests/pipelines/deepfloyd_if/test_if_superresolution.py",
+    ),
+    "stable_cascade": (
+        "tests/pipelines/stable_cascade/test_stable_cascade_combined.py",
+        "tests/pipelines/stable_cascade/test_stable_cascade_decoder.py",
+        "tests/pipelines/stable_cascade/test_stable_cascade_prior.py",
+    ),
+    "shap_e": (
+        "tests/pipelines/shap_e/test_shap_e.py",
+        "tests/pipelines/shap_e/test_shap_e_img2img.py",
+    ),
+    "audioldm2": (
+        "tests/pipelines/audioldm2/test_audioldm2.py",
     ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
