@@ -110,7 +110,8 @@ FAMILIES = {
         "tests/pipelines/kolors/test_kolors.py",
         "tests/pipelines/kolors/test_kolors_img2img.py",
         "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
-    ),    "kandinsky": (
+    ),
+    "kandinsky": (
         "tests/pipelines/kandinsky/test_kandinsky.py",
         "tests/pipelines/kandinsky/test_kandinsky_combined.py",
         "tests/pipelines/kandinsky/test_kandinsky_img2img.py",
@@ -144,9 +145,7 @@ FAMILIES = {
         "tests/pipelines/shap_e/test_shap_e.py",
         "tests/pipelines/shap_e/test_shap_e_img2img.py",
     ),
-    "audioldm2": (
-        "tests/pipelines/audioldm2/test_audioldm2.py",
-    ),
+    "audioldm2": ("tests/pipelines/audioldm2/test_audioldm2.py",),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")

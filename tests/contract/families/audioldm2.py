@@ -52,17 +52,11 @@ def _audioldm2(tokenizers):
         num_hidden_layers=1, hidden_size=192, projection_dim=8, patch_size=2, patch_stride=2,
         patch_embed_input_channels=4,
     )  # fmt: skip
-    text_encoder = ClapModel(
-        ClapConfig(
-            text_config=text_config, audio_config=audio_config, projection_dim=16
-        )
-    )
+    text_encoder = ClapModel(ClapConfig(text_config=text_config, audio_config=audio_config, projection_dim=16))
     torch.manual_seed(0)
     text_encoder_2 = T5EncoderModel(hub_standins.t5_config()).eval()
     torch.manual_seed(0)
-    language_model = GPT2LMHeadModel(
-        GPT2Config(n_embd=16, n_head=1, n_layer=1, vocab_size=1000, n_positions=99)
-    )
+    language_model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_head=1, n_layer=1, vocab_size=1000, n_positions=99))
     language_model.config.max_new_tokens = 4
     torch.manual_seed(0)
     projection_model = AudioLDM2ProjectionModel(

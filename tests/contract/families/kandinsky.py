@@ -50,13 +50,7 @@ def _kandinsky(tokenizers):
         set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon", thresholding=False,
     )  # fmt: skip
     tokenizer = CLIPTokenizer.from_pretrained(tokenizers["clip"])
-    return dict(
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        movq=_movq(),
-    )
+    return dict(text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler, movq=_movq())
 
 
 def _kandinsky_inputs():
@@ -81,9 +75,7 @@ def _prior_v22(tokenizers):
     from diffusers import PriorTransformer, UnCLIPScheduler
 
     torch.manual_seed(0)
-    prior = PriorTransformer(
-        num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=1
-    )
+    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=1)
     prior.clip_std = torch.nn.Parameter(torch.ones(prior.clip_std.shape))
     torch.manual_seed(0)
     image_encoder = CLIPVisionModelWithProjection(
@@ -99,9 +91,7 @@ def _prior_v22(tokenizers):
         )  # fmt: skip
     ).eval()
     torch.manual_seed(0)
-    text_encoder = CLIPTextModelWithProjection(
-        hub_standins.clip_text_config(projection_dim=32)
-    ).eval()
+    text_encoder = CLIPTextModelWithProjection(hub_standins.clip_text_config(projection_dim=32)).eval()
     scheduler = UnCLIPScheduler(
         variance_type="fixed_small_log", prediction_type="sample", num_train_timesteps=1000, clip_sample=True,
         clip_sample_range=10.0,
@@ -137,13 +127,7 @@ def _kandinsky3(tokenizers):
     torch.manual_seed(0)
     text_encoder = T5EncoderModel(hub_standins.t5_config()).eval()
     tokenizer = T5TokenizerFast.from_pretrained(tokenizers["t5"])
-    return dict(
-        unet=unet,
-        scheduler=scheduler,
-        movq=_movq(),
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-    )
+    return dict(unet=unet, scheduler=scheduler, movq=_movq(), text_encoder=text_encoder, tokenizer=tokenizer)
 
 
 def _kandinsky3_inputs():
@@ -164,11 +148,5 @@ CASES = [
         denoiser="prior",
         conditioning=("proj_embedding", "encoder_hidden_states"),
     ),  # fmt: skip
-    Case(
-        "Kandinsky3Pipeline",
-        PATCH,
-        _kandinsky3,
-        _kandinsky3_inputs,
-        conditioning=("encoder_hidden_states",),
-    ),
+    Case("Kandinsky3Pipeline", PATCH, _kandinsky3, _kandinsky3_inputs, conditioning=("encoder_hidden_states",)),
 ]

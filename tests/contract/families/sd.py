@@ -11,9 +11,7 @@ from . import Case
 
 def _sd(tokenizers):
     components = hub_standins.sd_components(tokenizers["clip"])
-    components["safety_checker"] = (
-        None  # a safety checker runs in its own dtype; kept out of these cases
-    )
+    components["safety_checker"] = None  # a safety checker runs in its own dtype; kept out of these cases
     components["requires_safety_checker"] = False
     return components
 
@@ -50,9 +48,7 @@ def _img2img():
 
 
 def _inpaint():
-    mask = PIL.Image.fromarray(
-        np.tile(np.arange(64, dtype=np.uint8)[None, :] * 4, (64, 1))
-    )
+    mask = PIL.Image.fromarray(np.tile(np.arange(64, dtype=np.uint8)[None, :] * 4, (64, 1)))
     return dict(_img2img(), mask_image=mask, height=64, width=64)
 
 

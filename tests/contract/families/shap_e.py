@@ -14,9 +14,7 @@ def _shap_e(tokenizers):
     from diffusers.pipelines.shap_e import ShapERenderer
 
     torch.manual_seed(0)
-    text_encoder = CLIPTextModelWithProjection(
-        hub_standins.clip_text_config(projection_dim=16)
-    ).eval()
+    text_encoder = CLIPTextModelWithProjection(hub_standins.clip_text_config(projection_dim=16)).eval()
     torch.manual_seed(0)
     prior = PriorTransformer(
         num_attention_heads=2, attention_head_dim=16, embedding_dim=16, num_embeddings=32, embedding_proj_dim=16,
@@ -47,12 +45,5 @@ def _shap_e_inputs():
 
 PATCH = "0014-shap-e-conditioning-in-prior-dtype.patch"
 CASES = [
-    Case(
-        "ShapEPipeline",
-        PATCH,
-        _shap_e,
-        _shap_e_inputs,
-        denoiser="prior",
-        conditioning=("proj_embedding",),
-    ),
+    Case("ShapEPipeline", PATCH, _shap_e, _shap_e_inputs, denoiser="prior", conditioning=("proj_embedding",)),
 ]

@@ -11,13 +11,8 @@ def _text_encoder(tokenizers):
     from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
     torch.manual_seed(0)
-    text_encoder = CLIPTextModelWithProjection(
-        hub_standins.clip_text_config(projection_dim=32)
-    ).eval()
-    return dict(
-        text_encoder=text_encoder,
-        tokenizer=CLIPTokenizer.from_pretrained(tokenizers["clip"]),
-    )
+    text_encoder = CLIPTextModelWithProjection(hub_standins.clip_text_config(projection_dim=32)).eval()
+    return dict(text_encoder=text_encoder, tokenizer=CLIPTokenizer.from_pretrained(tokenizers["clip"]))
 
 
 def _prior(tokenizers):
