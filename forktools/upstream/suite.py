@@ -542,7 +542,7 @@ def main(argv=None):
         parser.error("--record records the whole suite: drop --files and --families")
     files = args.files or [file for name in (args.families or FAMILIES) for file in FAMILIES[name]]
     try:
-        return suite(line, Path(args.upstream), Path(args.out), files, args.record, args.file_timeout)
+        return suite(line, Path(args.upstream), Path(args.out).resolve(), files, args.record, args.file_timeout)
     except SuiteError as error:
         print(f"upstream suite: {error}", file=sys.stderr)
         return 2
