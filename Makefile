@@ -87,10 +87,11 @@ pipelines:
 gpu-check:
 	$(PYTHON) -m forktools.measure.gpu_check $(if $(TINY),--tiny)
 
-## The example on a tiny offline stand-in in five precision setups: out/demo/contact-sheet.png + dtype tables.
+## Upstream beside the fork: SD3.5 (a tiny offline stand-in), Flux and SDXL in four precision setups, run side by
+## side; out/demo/contact-sheet.png and out/demo/demo.md.
 demo:
 	$(PYTHON) -m forktools.standins $(STAND_INS)/sd35-demo --shape medium
-	$(PYTHON) examples/demo.py --model $(STAND_INS)/sd35-demo
+	$(PYTHON) examples/demo.py --sd35 $(STAND_INS)/sd35-demo
 
 ## Benchmark (not a test): fork vs pristine upstream, fork/upstream ratios, fp8 text-encoder memory; out/bench.md.
 bench:

@@ -566,6 +566,34 @@ def sd3_components(clip_folder, t5_folder):
     )  # fmt: skip
 
 
+def flux_components(clip_folder, t5_folder):
+    """The Flux fast tests' get_dummy_components(), with the stand-in tokenizers."""
+    from transformers import AutoTokenizer, CLIPTextModel, CLIPTokenizer, T5EncoderModel
+
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(clip_text_config(hidden_act="gelu", projection_dim=32)).eval()
+    torch.manual_seed(0)
+    text_encoder_2 = T5EncoderModel(t5_config()).eval()
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=1,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )  # fmt: skip
+    return dict(
+        scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+        tokenizer=CLIPTokenizer.from_pretrained(clip_folder), tokenizer_2=AutoTokenizer.from_pretrained(t5_folder),
+        transformer=transformer, vae=vae, image_encoder=None, feature_extractor=None,
+    )  # fmt: skip
+
+
 def ddpm_pipeline():
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 

@@ -1,4 +1,4 @@
-"""examples/: the demo on a tiny offline stand-in, and the generation script's handling of bad input.
+"""examples/: the demo (upstream beside the fork) and the generation script's dtype tables and bad input.
 
 The examples are scripts for users, so they are run here as users run them: as processes.
 """
@@ -12,39 +12,59 @@ from PIL import Image
 
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
-SETUPS = ["bf16", "fp16", "fp32", "T5 fp32, rest bf16", "no dtype given"]
+DEMO_SETUPS = (
+    "all bf16", "text encoders fp32, rest bf16", "text encoders bf16, rest fp32", "text encoders fp16, rest bf16"
+)  # fmt: skip
 
 
 def run(script, *argv):
     return subprocess.run([sys.executable, os.path.join(EXAMPLES, script), *argv], capture_output=True, text=True)
 
 
-def test_demo_writes_contact_sheet_and_honest_dtype_tables(sd35_repo, tmp_path):
-    proc = run("demo.py", "--model", sd35_repo, "--out", str(tmp_path / "demo"), "--steps", "2")
+def dtype_table(stdout):
+    """{row name: its last column} of the tables sd35_generate.py prints."""
+    rows = [line.split(" | ") for line in stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    return {row[0][2:]: row[-1].rstrip(" |") for row in rows}
+
+
+@pytest.mark.parametrize(
+    "options,loaded,handed",
+    [
+        (["--dtype", "bf16"], {"text_encoder": "bf16", "text_encoder_3": "bf16", "transformer": "bf16"}, "bf16"),
+        ([], {"text_encoder": "fp32", "text_encoder_3": "fp32", "transformer": "fp32"}, "fp32"),
+        # fp16: T5's `wo` stays fp32, as transformers keeps it; everything handed to the transformer is fp16.
+        (["--dtype", "fp16"], {"text_encoder": "fp16", "text_encoder_3": "fp16, fp32", "transformer": "fp16"}, "fp16"),
+        (["--dtype", "bf16", "--t5-dtype", "fp32"], {"text_encoder": "bf16", "text_encoder_3": "fp32"}, "bf16"),
+    ],
+)
+def test_generate_prints_honest_dtype_tables(sd35_repo, tmp_path, options, loaded, handed):
+    out = tmp_path / "image.png"
+    proc = run("sd35_generate.py", "--model", sd35_repo, *options, "--steps", "2", "--size", "32", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    sheet = Image.open(tmp_path / "demo" / "contact-sheet.png")
-    assert sheet.width == 160 * len(SETUPS)
-    tables = (tmp_path / "demo" / "dtype-tables.md").read_text()
-    sections = dict(part.split("\n", 1) for part in tables.split("\n## ")[1:])
-    assert list(sections) == SETUPS
+    table = dtype_table(proc.stdout)
+    for name, dtype in loaded.items():
+        assert table[name] == dtype, (name, table)
+    for name in ("prompt_embeds", "pooled_prompt_embeds", "latents"):
+        assert table[name] == handed, (name, table)
+    assert Image.open(out).size == (32, 32)
 
-    def row(caption, name):
-        return next(line for line in sections[caption].splitlines() if line.startswith(f"| {name} |"))
 
-    for caption, expected in [("bf16", "bf16"), ("fp32", "fp32"), ("no dtype given", "fp32")]:
-        for name in ("text_encoder", "text_encoder_2", "text_encoder_3", "transformer"):
-            assert row(caption, name).endswith(f"| {expected} |"), (caption, name)
-        for name in ("prompt_embeds", "pooled_prompt_embeds", "latents"):
-            assert row(caption, name) == f"| {name} | {expected} |"
-    # fp16: T5's `wo` stays fp32, as transformers keeps it; everything handed to the transformer is fp16.
-    assert row("fp16", "text_encoder_3").endswith("| fp16, fp32 |")
-    assert row("fp16", "prompt_embeds") == "| prompt_embeds | fp16 |"
-    assert row("T5 fp32, rest bf16", "text_encoder_3").endswith("| fp32 |")
-    assert row("T5 fp32, rest bf16", "text_encoder").endswith("| bf16 |")
-    assert row("T5 fp32, rest bf16", "prompt_embeds") == "| prompt_embeds | bf16 |"
-    for caption in SETUPS:
-        slug = caption.replace(" ", "-").replace(",", "")
-        assert Image.open(tmp_path / "demo" / f"{slug}.png").size == (32, 32)
+def test_demo_shows_upstream_beside_the_fork(sd35_repo, tmp_path):
+    proc = run("demo.py", "--sd35", sd35_repo, "--out", str(tmp_path / "demo"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    lines = (tmp_path / "demo" / "demo.md").read_text().splitlines()[4:]
+    rows = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+    assert [row[:2] for row in rows] == [[name, setup] for name in ("sd35", "flux", "sdxl") for setup in DEMO_SETUPS]
+    for name, setup, upstream, fork in rows:
+        rest = "float32" if setup.endswith("rest fp32") else "bfloat16"
+        # The fork runs every setup and hands the denoiser its own dtype; upstream runs the uniform setup the same
+        # and crashes wherever the text encoders are in another dtype than the rest.
+        assert fork == f"ok: conditioning {rest}, latents {rest}", (name, setup, fork)
+        if setup == "all bf16":
+            assert upstream == fork, (name, setup, upstream)
+        else:
+            assert upstream.startswith("RuntimeError: "), (name, setup, upstream)
+    assert Image.open(tmp_path / "demo" / "contact-sheet.png").height > len(rows) * 128
 
 
 @pytest.mark.parametrize(
