@@ -82,7 +82,7 @@ def test_pristine_fails_with_the_issue_error_and_the_fork_generates(sd35_repo, p
     assert upstream["dtypes"]["text_encoder"] == sorted({"torch.float16", f"torch.{dtype_name}"})
 
     fork = probe(sd35_repo, dtype_name)
-    assert fork["version"].endswith("+sd3dtype")
+    assert fork["version"].endswith("+mixeddtype")
     assert fork["error"] is None
     for name in TEXT_ENCODERS:
         assert fork["dtypes"][name] == [f"torch.{dtype_name}"], name
