@@ -111,6 +111,10 @@ FAMILIES = {
         "tests/pipelines/kolors/test_kolors_img2img.py",
         "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
     ),
+    "prx": (
+        "tests/pipelines/prx/test_pipeline_prx.py",
+        "tests/pipelines/prx/test_pipeline_prx_pixel.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
