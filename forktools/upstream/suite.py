@@ -115,6 +115,8 @@ FAMILIES = {
         "tests/pipelines/prx/test_pipeline_prx.py",
         "tests/pipelines/prx/test_pipeline_prx_pixel.py",
     ),
+    "stable_audio": ("tests/pipelines/stable_audio/test_stable_audio.py",),
+    "longcat_audio_dit": ("tests/pipelines/longcat_audio_dit/test_longcat_audio_dit.py",),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")

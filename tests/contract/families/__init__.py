@@ -26,6 +26,16 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, kandinsky, prx, sd, sdxl, shap_e, stable_cascade
+    from . import deepfloyd_if, kandinsky, longcat_audio_dit, prx, sd, sdxl, shap_e, stable_audio, stable_cascade
 
-    return [*sd.CASES, *sdxl.CASES, *kandinsky.CASES, *deepfloyd_if.CASES, *stable_cascade.CASES, *shap_e.CASES, *prx.CASES]
+    return [
+        *sd.CASES,
+        *sdxl.CASES,
+        *kandinsky.CASES,
+        *deepfloyd_if.CASES,
+        *stable_cascade.CASES,
+        *shap_e.CASES,
+        *prx.CASES,
+        *stable_audio.CASES,
+        *longcat_audio_dit.CASES,
+    ]

@@ -76,7 +76,11 @@ PATCH = "0033-prx-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case("PRXPipeline", PATCH, _prx, _prx_inputs, denoiser="transformer", conditioning=("encoder_hidden_states",)),
     Case(
-        "PRXPixelPipeline", PATCH, _prx_pixel, _prx_pixel_inputs, denoiser="transformer",
+        "PRXPixelPipeline",
+        PATCH,
+        _prx_pixel,
+        _prx_pixel_inputs,
+        denoiser="transformer",
         conditioning=("encoder_hidden_states",),
-    ),  # fmt: skip
+    ),
 ]
