@@ -1,5 +1,7 @@
 """PRX: the text conditioning reaches the transformer in the transformer's dtype (latent and pixel space)."""
 
+import importlib.util
+
 import torch
 
 from forktools.upstream import hub_standins
@@ -73,14 +75,20 @@ def _prx_pixel_inputs():
 
 
 PATCH = "0033-prx-conditioning-in-transformer-dtype.patch"
-CASES = [
-    Case("PRXPipeline", PATCH, _prx, _prx_inputs, denoiser="transformer", conditioning=("encoder_hidden_states",)),
-    Case(
-        "PRXPixelPipeline",
-        PATCH,
-        _prx_pixel,
-        _prx_pixel_inputs,
-        denoiser="transformer",
-        conditioning=("encoder_hidden_states",),
-    ),
-]
+# PRX's text encoder is T5Gemma, which older transformers (4.49) lack: there the PRX pipelines cannot be imported.
+HAS_T5GEMMA = importlib.util.find_spec("transformers.models.t5gemma") is not None
+CASES = (
+    [
+        Case("PRXPipeline", PATCH, _prx, _prx_inputs, denoiser="transformer", conditioning=("encoder_hidden_states",)),
+        Case(
+            "PRXPixelPipeline",
+            PATCH,
+            _prx_pixel,
+            _prx_pixel_inputs,
+            denoiser="transformer",
+            conditioning=("encoder_hidden_states",),
+        ),
+    ]
+    if HAS_T5GEMMA
+    else []
+)
