@@ -146,6 +146,12 @@ FAMILIES = {
         "tests/pipelines/shap_e/test_shap_e_img2img.py",
     ),
     "audioldm2": ("tests/pipelines/audioldm2/test_audioldm2.py",),
+    "prx": (
+        "tests/pipelines/prx/test_pipeline_prx.py",
+        "tests/pipelines/prx/test_pipeline_prx_pixel.py",
+    ),
+    "stable_audio": ("tests/pipelines/stable_audio/test_stable_audio.py",),
+    "longcat_audio_dit": ("tests/pipelines/longcat_audio_dit/test_longcat_audio_dit.py",),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
