@@ -111,6 +111,13 @@ FAMILIES = {
         "tests/pipelines/kolors/test_kolors_img2img.py",
         "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
     ),
+    "pixart": (
+        "tests/pipelines/pixart_alpha/test_pixart.py",
+        "tests/pipelines/pixart_sigma/test_pixart.py",
+        "tests/pipelines/pag/test_pag_pixart_sigma.py",
+        "tests/pipelines/allegro/test_allegro.py",
+        "tests/pipelines/latte/test_latte.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
