@@ -118,6 +118,10 @@ FAMILIES = {
         "tests/pipelines/allegro/test_allegro.py",
         "tests/pipelines/latte/test_latte.py",
     ),
+    "hidream": ("tests/pipelines/hidream_image/test_pipeline_hidream.py",),
+    "aura-flow": ("tests/pipelines/aura_flow/test_pipeline_aura_flow.py",),
+    "lumina": ("tests/pipelines/lumina/test_lumina_nextdit.py",),
+    "lumina2": ("tests/pipelines/lumina2/test_pipeline_lumina2.py",),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")

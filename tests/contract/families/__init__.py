@@ -26,7 +26,7 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, kandinsky, pixart, sd, sdxl, shap_e, stable_cascade
+    from . import aura_flow, deepfloyd_if, hidream, kandinsky, lumina, pixart, sd, sdxl, shap_e, stable_cascade
 
     return [
         *sd.CASES,
@@ -36,4 +36,7 @@ def all_cases():
         *stable_cascade.CASES,
         *shap_e.CASES,
         *pixart.CASES,
+        *hidream.CASES,
+        *aura_flow.CASES,
+        *lumina.CASES,
     ]
