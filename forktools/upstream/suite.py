@@ -152,6 +152,17 @@ FAMILIES = {
     ),
     "stable_audio": ("tests/pipelines/stable_audio/test_stable_audio.py",),
     "longcat_audio_dit": ("tests/pipelines/longcat_audio_dit/test_longcat_audio_dit.py",),
+    "pixart": (
+        "tests/pipelines/pixart_alpha/test_pixart.py",
+        "tests/pipelines/pixart_sigma/test_pixart.py",
+        "tests/pipelines/pag/test_pag_pixart_sigma.py",
+        "tests/pipelines/allegro/test_allegro.py",
+        "tests/pipelines/latte/test_latte.py",
+    ),
+    "hidream": ("tests/pipelines/hidream_image/test_pipeline_hidream.py",),
+    "aura-flow": ("tests/pipelines/aura_flow/test_pipeline_aura_flow.py",),
+    "lumina": ("tests/pipelines/lumina/test_lumina_nextdit.py",),
+    "lumina2": ("tests/pipelines/lumina2/test_pipeline_lumina2.py",),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
