@@ -26,7 +26,7 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, kandinsky, ltx_mochi, sd, sdxl, shap_e, stable_cascade
+    from . import cogvideox, deepfloyd_if, kandinsky, ltx_mochi, sd, sdxl, shap_e, stable_cascade
 
     return [
         *sd.CASES,
@@ -36,4 +36,5 @@ def all_cases():
         *stable_cascade.CASES,
         *shap_e.CASES,
         *ltx_mochi.CASES,
+        *cogvideox.CASES,
     ]
