@@ -26,7 +26,18 @@ class Case:
 
 
 def all_cases():
-    from . import cogvideox, deepfloyd_if, kandinsky, ltx_mochi, sd, sdxl, shap_e, stable_cascade
+    from . import (
+        cogvideox,
+        deepfloyd_if,
+        easyanimate,
+        kandinsky,
+        ltx_mochi,
+        motif_video,
+        sd,
+        sdxl,
+        shap_e,
+        stable_cascade,
+    )
 
     return [
         *sd.CASES,
@@ -37,4 +48,6 @@ def all_cases():
         *shap_e.CASES,
         *ltx_mochi.CASES,
         *cogvideox.CASES,
+        *easyanimate.CASES,
+        *motif_video.CASES,
     ]
