@@ -1,6 +1,7 @@
 """Motif-Video: the T5Gemma2 text and SigLIP image conditioning reach the transformer in the transformer's dtype."""
 
 import torch
+import transformers
 
 import diffusers
 
@@ -68,7 +69,7 @@ def _i2v_inputs():
 PATCH = "0028-motif-video-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "hidden_states", "image_embeds")
 CASES = []
-if hasattr(diffusers, "MotifVideoPipeline"):  # diffusers 0.42 and later (with transformers 5: T5Gemma2)
+if hasattr(transformers, "T5Gemma2Encoder") and hasattr(diffusers, "MotifVideoPipeline"):  # transformers 5
     CASES = [
         Case("MotifVideoPipeline", PATCH, _motif_video, _inputs, "transformer", CONDITIONING),
         # the first frame is encoded by the VAE in its dtype, and by SigLIP (the text encoder's vision tower) in its
