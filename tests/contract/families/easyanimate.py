@@ -17,19 +17,24 @@ def _easyanimate(tokenizers):
     folder = os.path.join(os.path.dirname(tokenizers["t5"]), "qwen2")
     if not os.path.isdir(folder):
         hub_standins.save_qwen2_tokenizer(folder)
+    text = dict(
+        hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+        vocab_size=152064, rope_theta=1000000.0,
+        rope_scaling={"type": "mrope", "rope_type": "default", "mrope_section": [1, 1, 2]},
+    )  # fmt: skip
+    config = dict(
+        vision_config=dict(depth=1, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=1), vocab_size=152064,
+        hidden_size=16, image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+        vision_end_token_id=151653,
+    )  # fmt: skip
+    # transformers 5 nests the language model's settings in `text_config`; transformers 4 takes them flat
+    config = (
+        Qwen2VLConfig(text_config=text, **config)
+        if hub_standins.transformers_5()
+        else Qwen2VLConfig(**{**text, **config})
+    )
     torch.manual_seed(0)
-    text_encoder = Qwen2VLForConditionalGeneration(
-        Qwen2VLConfig(
-            text_config=dict(
-                hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
-                num_key_value_heads=2, vocab_size=152064, rope_theta=1000000.0,
-                rope_scaling={"type": "mrope", "rope_type": "default", "mrope_section": [1, 1, 2]},
-            ),
-            vision_config=dict(depth=1, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=1),
-            vocab_size=152064, hidden_size=16, image_token_id=151655, video_token_id=151656,
-            vision_start_token_id=151652, vision_end_token_id=151653,
-        )
-    ).eval()  # fmt: skip
+    text_encoder = Qwen2VLForConditionalGeneration(config).eval()
     torch.manual_seed(0)
     transformer = EasyAnimateTransformer3DModel(
         num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=2,
