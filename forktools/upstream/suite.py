@@ -163,6 +163,24 @@ FAMILIES = {
     "aura-flow": ("tests/pipelines/aura_flow/test_pipeline_aura_flow.py",),
     "lumina": ("tests/pipelines/lumina/test_lumina_nextdit.py",),
     "lumina2": ("tests/pipelines/lumina2/test_pipeline_lumina2.py",),
+    "ltx_mochi": (
+        "tests/pipelines/ltx/test_ltx.py",
+        "tests/pipelines/ltx/test_ltx_condition.py",
+        "tests/pipelines/ltx/test_ltx_image2video.py",
+        "tests/pipelines/mochi/test_mochi.py",
+    ),
+    "cogvideox": (
+        "tests/pipelines/cogvideo/test_cogvideox.py",
+        "tests/pipelines/cogvideo/test_cogvideox_fun_control.py",
+        "tests/pipelines/cogvideo/test_cogvideox_image2video.py",
+        "tests/pipelines/cogvideo/test_cogvideox_video2video.py",
+        "tests/pipelines/cogview3/test_cogview3plus.py",
+    ),
+    "easyanimate": ("tests/pipelines/easyanimate/test_easyanimate.py",),
+    "motif_video": (
+        "tests/pipelines/motif_video/test_motif_video.py",
+        "tests/pipelines/motif_video/test_motif_video_image2video.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
