@@ -111,6 +111,23 @@ FAMILIES = {
         "tests/pipelines/kolors/test_kolors_img2img.py",
         "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
     ),
+    "flux": (
+        "tests/pipelines/flux/test_pipeline_flux.py",
+        "tests/pipelines/flux/test_pipeline_flux_img2img.py",
+        "tests/pipelines/flux/test_pipeline_flux_inpaint.py",
+        "tests/pipelines/flux/test_pipeline_flux_fill.py",
+        "tests/pipelines/flux/test_pipeline_flux_kontext.py",
+        "tests/pipelines/flux/test_pipeline_flux_kontext_inpaint.py",
+        "tests/pipelines/flux/test_pipeline_flux_control.py",
+        "tests/pipelines/flux/test_pipeline_flux_control_img2img.py",
+        "tests/pipelines/flux/test_pipeline_flux_control_inpaint.py",
+        "tests/pipelines/flux/test_pipeline_flux_redux.py",
+        "tests/pipelines/controlnet_flux/test_controlnet_flux.py",
+        "tests/pipelines/controlnet_flux/test_controlnet_flux_img2img.py",
+        "tests/pipelines/controlnet_flux/test_controlnet_flux_inpaint.py",
+        "tests/pipelines/visualcloze/test_pipeline_visualcloze_combined.py",
+        "tests/pipelines/visualcloze/test_pipeline_visualcloze_generation.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
