@@ -128,6 +128,10 @@ FAMILIES = {
         "tests/pipelines/visualcloze/test_pipeline_visualcloze_combined.py",
         "tests/pipelines/visualcloze/test_pipeline_visualcloze_generation.py",
     ),
+    "chroma": (
+        "tests/pipelines/chroma/test_pipeline_chroma.py",
+        "tests/pipelines/chroma/test_pipeline_chroma_img2img.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")

@@ -26,9 +26,9 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, flux, kandinsky, sd, sdxl, shap_e, stable_cascade
+    from . import chroma, deepfloyd_if, flux, kandinsky, sd, sdxl, shap_e, stable_cascade
 
     return [
         *sd.CASES, *sdxl.CASES, *kandinsky.CASES, *deepfloyd_if.CASES, *stable_cascade.CASES, *shap_e.CASES,
-        *flux.CASES,
+        *flux.CASES, *chroma.CASES,
     ]  # fmt: skip
