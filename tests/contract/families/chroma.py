@@ -41,9 +41,7 @@ def _chroma_inputs():
 
 
 PATCH = "0017-chroma-conditioning-in-transformer-dtype.patch"
+CONDITIONING = ("encoder_hidden_states", "attention_mask")
 CASES = [
-    Case(
-        "ChromaPipeline", PATCH, _chroma, _chroma_inputs, denoiser="transformer",
-        conditioning=("encoder_hidden_states", "attention_mask"),
-    ),  # fmt: skip
+    Case("ChromaPipeline", PATCH, _chroma, _chroma_inputs, denoiser="transformer", conditioning=CONDITIONING),
 ]
