@@ -180,6 +180,26 @@ FAMILIES = {
     "motif_video": (
         "tests/pipelines/motif_video/test_motif_video.py",
         "tests/pipelines/motif_video/test_motif_video_image2video.py",
+    "flux": (
+        "tests/pipelines/flux/test_pipeline_flux.py",
+        "tests/pipelines/flux/test_pipeline_flux_img2img.py",
+        "tests/pipelines/flux/test_pipeline_flux_inpaint.py",
+        "tests/pipelines/flux/test_pipeline_flux_fill.py",
+        "tests/pipelines/flux/test_pipeline_flux_kontext.py",
+        "tests/pipelines/flux/test_pipeline_flux_kontext_inpaint.py",
+        "tests/pipelines/flux/test_pipeline_flux_control.py",
+        "tests/pipelines/flux/test_pipeline_flux_control_img2img.py",
+        "tests/pipelines/flux/test_pipeline_flux_control_inpaint.py",
+        "tests/pipelines/flux/test_pipeline_flux_redux.py",
+        "tests/pipelines/controlnet_flux/test_controlnet_flux.py",
+        "tests/pipelines/controlnet_flux/test_controlnet_flux_img2img.py",
+        "tests/pipelines/controlnet_flux/test_controlnet_flux_inpaint.py",
+        "tests/pipelines/visualcloze/test_pipeline_visualcloze_combined.py",
+        "tests/pipelines/visualcloze/test_pipeline_visualcloze_generation.py",
+    ),
+    "chroma": (
+        "tests/pipelines/chroma/test_pipeline_chroma.py",
+        "tests/pipelines/chroma/test_pipeline_chroma_img2img.py",
     ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
