@@ -180,6 +180,7 @@ FAMILIES = {
     "motif_video": (
         "tests/pipelines/motif_video/test_motif_video.py",
         "tests/pipelines/motif_video/test_motif_video_image2video.py",
+    ),
     "flux": (
         "tests/pipelines/flux/test_pipeline_flux.py",
         "tests/pipelines/flux/test_pipeline_flux_img2img.py",
