@@ -26,6 +26,14 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, kandinsky, sd, sdxl, shap_e, stable_cascade
+    from . import deepfloyd_if, kandinsky, qwenimage, sd, sdxl, shap_e, stable_cascade
 
-    return [*sd.CASES, *sdxl.CASES, *kandinsky.CASES, *deepfloyd_if.CASES, *stable_cascade.CASES, *shap_e.CASES]
+    return [
+        *sd.CASES,
+        *sdxl.CASES,
+        *kandinsky.CASES,
+        *deepfloyd_if.CASES,
+        *stable_cascade.CASES,
+        *shap_e.CASES,
+        *qwenimage.CASES,
+    ]
