@@ -119,6 +119,12 @@ FAMILIES = {
         "tests/pipelines/qwenimage/test_qwenimage_edit.py",
         "tests/pipelines/qwenimage/test_qwenimage_edit_plus.py",
     ),
+    "flux2": (
+        "tests/pipelines/flux2/test_pipeline_flux2.py",
+        "tests/pipelines/flux2/test_pipeline_flux2_klein.py",
+        "tests/pipelines/flux2/test_pipeline_flux2_klein_inpaint.py",
+        "tests/pipelines/flux2/test_pipeline_flux2_klein_kv.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")

@@ -26,7 +26,7 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, kandinsky, qwenimage, sd, sdxl, shap_e, stable_cascade
+    from . import deepfloyd_if, flux2, kandinsky, qwenimage, sd, sdxl, shap_e, stable_cascade
 
     return [
         *sd.CASES,
@@ -36,4 +36,5 @@ def all_cases():
         *stable_cascade.CASES,
         *shap_e.CASES,
         *qwenimage.CASES,
+        *flux2.CASES,
     ]
