@@ -125,6 +125,11 @@ FAMILIES = {
         "tests/pipelines/flux2/test_pipeline_flux2_klein_inpaint.py",
         "tests/pipelines/flux2/test_pipeline_flux2_klein_kv.py",
     ),
+    "z_image": (
+        "tests/pipelines/z_image/test_z_image.py",
+        "tests/pipelines/z_image/test_z_image_img2img.py",
+        "tests/pipelines/z_image/test_z_image_inpaint.py",
+    ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
