@@ -17,7 +17,8 @@ class Case:
     components: Callable  # (tokenizers: dict[str, str]) -> dict of components
     inputs: Callable  # () -> dict of __call__ arguments (a seeded generator, a small size, 2 steps)
     denoiser: str = "unet"
-    # keyword arguments of the denoiser's forward that carry the text encoders' outputs (a tensor or a dict of them)
+    # keyword arguments of the denoiser's forward (or, as ints, positions of its arguments) that carry the text
+    # encoders' outputs (a tensor, or a dict or list of them)
     conditioning: tuple = ("encoder_hidden_states", "added_cond_kwargs")
 
     @property
@@ -26,7 +27,7 @@ class Case:
 
 
 def all_cases():
-    from . import deepfloyd_if, flux2, kandinsky, qwenimage, sd, sdxl, shap_e, stable_cascade
+    from . import deepfloyd_if, flux2, kandinsky, qwenimage, sd, sdxl, shap_e, stable_cascade, z_image
 
     return [
         *sd.CASES,
@@ -37,4 +38,5 @@ def all_cases():
         *shap_e.CASES,
         *qwenimage.CASES,
         *flux2.CASES,
+        *z_image.CASES,
     ]
