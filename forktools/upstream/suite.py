@@ -201,6 +201,24 @@ FAMILIES = {
     "chroma": (
         "tests/pipelines/chroma/test_pipeline_chroma.py",
         "tests/pipelines/chroma/test_pipeline_chroma_img2img.py",
+    "qwenimage": (
+        "tests/pipelines/qwenimage/test_qwenimage.py",
+        "tests/pipelines/qwenimage/test_qwenimage_controlnet.py",
+        "tests/pipelines/qwenimage/test_qwenimage_img2img.py",
+        "tests/pipelines/qwenimage/test_qwenimage_inpaint.py",
+        "tests/pipelines/qwenimage/test_qwenimage_edit.py",
+        "tests/pipelines/qwenimage/test_qwenimage_edit_plus.py",
+    ),
+    "flux2": (
+        "tests/pipelines/flux2/test_pipeline_flux2.py",
+        "tests/pipelines/flux2/test_pipeline_flux2_klein.py",
+        "tests/pipelines/flux2/test_pipeline_flux2_klein_inpaint.py",
+        "tests/pipelines/flux2/test_pipeline_flux2_klein_kv.py",
+    ),
+    "z_image": (
+        "tests/pipelines/z_image/test_z_image.py",
+        "tests/pipelines/z_image/test_z_image_img2img.py",
+        "tests/pipelines/z_image/test_z_image_inpaint.py",
     ),
 }
 FILES = tuple(file for files in FAMILIES.values() for file in files)

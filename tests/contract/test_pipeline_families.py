@@ -72,8 +72,10 @@ def run(case, setup, tokenizers):
 
     def record(module, args, kwargs):
         for key in case.conditioning:
-            value = kwargs.get(key)
-            for tensor in value.values() if isinstance(value, dict) else [value]:
+            value = args[key] if isinstance(key, int) else kwargs.get(key)  # an int names a positional argument
+            if isinstance(value, dict):
+                value = list(value.values())
+            for tensor in value if isinstance(value, (list, tuple)) else [value]:
                 if torch.is_tensor(tensor) and tensor.is_floating_point():
                     seen.add(str(tensor.dtype))
 
