@@ -201,6 +201,7 @@ FAMILIES = {
     "chroma": (
         "tests/pipelines/chroma/test_pipeline_chroma.py",
         "tests/pipelines/chroma/test_pipeline_chroma_img2img.py",
+    ),
     "qwenimage": (
         "tests/pipelines/qwenimage/test_qwenimage.py",
         "tests/pipelines/qwenimage/test_qwenimage_controlnet.py",

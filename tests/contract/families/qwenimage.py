@@ -85,3 +85,5 @@ CASES = [
         conditioning=CONDITIONING,
     ),  # fmt: skip
 ]
+if not hub_standins.transformers_5():  # the Qwen2 tokenizer stand-in is built with transformers 5's API
+    CASES = []
