@@ -100,9 +100,12 @@ class Queue:
             )
         return applied
 
-    def save_state(self, applied, offsets=False):
-        """Record the line, the applied patches and the content of every file they leave changed."""
-        files = {rel: content_hash(self.work_bytes(rel)) for rel in self.changed_files()}
+    def save_state(self, applied, offsets=False, unexported=()):
+        """Record the line, the applied patches and the content of every file they leave changed (`unexported`
+        files keep what was recorded for them, so they still count as edited)."""
+        recorded = self.state()["files"] if unexported else {}
+        files = {rel: content_hash(self.work_bytes(rel)) for rel in self.changed_files() if rel not in unexported}
+        files.update({rel: recorded[rel] for rel in unexported if rel in recorded})
         state = {"line": self.line.name, "applied": applied, "files": files}
         if offsets:
             state["offsets"] = True  # applied with offsets: `export` writes the patches exact again
@@ -357,7 +360,7 @@ class Queue:
         names = self.applied()
         series = self.series()
         _, unowned, _ = self.render(names)
-        give = None
+        give, left = None, []
         if topic:
             if not topic.endswith(".patch") or "/" in topic:
                 raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
@@ -412,7 +415,7 @@ class Queue:
                 tmp.write_text(text, encoding="utf-8")
                 os.replace(tmp, path)
         self.series_file.write_text("".join(f"{name}\n" for name in series))
-        self.save_state(applied)
+        self.save_state(applied, unexported=left)
         return series, dropped
 
     def problems(self):

@@ -148,6 +148,19 @@ def test_a_new_topic_stacks_on_owned_files(repo):
     assert snapshot(repo / "src/diffusers") == edited and queue.problems() == []
 
 
+def test_files_left_out_of_a_topic_stay_edited_for_the_next(repo):
+    queue = queue_of(repo)
+    queue.vendor()
+    edit(repo, "mod.py", "line 5\n", "line five\n")
+    (repo / "src/diffusers/other.py").write_text("x = 1\n")
+    queue.export(topic="0001-mod.patch", files=["src/diffusers/mod.py"])
+    assert queue.edited() == ["other.py"]
+    queue.export(topic="0002-other.patch")
+    assert "+x = 1" in (repo / "lines/9.9/patches/0002-other.patch").read_text()
+    assert "other.py" not in (repo / "lines/9.9/patches/0001-mod.patch").read_text()
+    assert queue.edited() == []
+
+
 def low_after(repo):
     return MODULE.replace("line 5\n", "line five\n").replace("line 25\n", "line twenty-five\n").encode()
 
