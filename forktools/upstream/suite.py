@@ -216,6 +216,7 @@ FAMILIES = {
         "tests/pipelines/flux2/test_pipeline_flux2_klein_inpaint.py",
         "tests/pipelines/flux2/test_pipeline_flux2_klein_kv.py",
     ),
+    "krea2": ("tests/pipelines/krea2/test_krea2.py",),
     "z_image": (
         "tests/pipelines/z_image/test_z_image.py",
         "tests/pipelines/z_image/test_z_image_img2img.py",
