@@ -9,7 +9,7 @@ the fork's image and the dtypes its denoiser received) and the same as a markdow
 FOLDER is an SD3.5 pipeline (a hub id, or a folder: `make demo` builds a tiny offline stand-in with
 `python -m forktools.standins FOLDER --shape medium`); Flux and SDXL are tiny pipelines built in code (random weights)
 and saved under OUT/models/. The upstream side runs in a subprocess with the pristine release's source tree first on
-PYTHONPATH (default: the one `make vendor` extracted). Exit status 1 when the fork fails in any setup.
+PYTHONPATH (default: the one `make vendor` extracted for the installed fork's release). Exit status 1 when the fork fails in any setup.
 """
 
 import argparse
@@ -139,9 +139,9 @@ def main(argv=None):
         parser.error(f"diffusers {diffusers.__version__} is not the fork: `make install` first")
     upstream_src = args.upstream_src
     if upstream_src is None:
-        from forktools.lines import Line
+        from forktools.lines import of_version
 
-        upstream_src = str(Line(os.environ.get("LINE") or None).upstream_dir / "src")
+        upstream_src = str(of_version(diffusers.__version__).upstream_dir / "src")  # the release the fork patches
     models = build_models(os.path.join(args.out, "models"), args.sd35)
     procs = {}
     for side, src in (("upstream", upstream_src), ("fork", None)):

@@ -92,7 +92,7 @@ def names(root=ROOT):
 
 
 def of_version(version, root=ROOT):
-    """The line whose pinned upstream release is `version` (a fork version such as "0.39.0+sd3dtype" works too)."""
+    """The line whose pinned upstream release is `version` (a fork version such as "0.39.0+mixeddtype" works too)."""
     version = version.split("+")[0]
     for name in names(root):
         line = Line(name, root)
