@@ -8,6 +8,7 @@ series that fixes the family (a line whose series does not hold it yet skips the
 
 import dataclasses
 import importlib
+import os
 import pkgutil
 from typing import Callable
 
@@ -25,6 +26,15 @@ class Case:
     @property
     def id(self):
         return self.pipeline
+
+
+def tokenizer_folder(tokenizers, name, save, **kwargs):
+    """The folder of the tokenizer stand-in `name` beside the folders of `tokenizers`, saved by `save(folder, **kwargs)`
+    the first time."""
+    folder = os.path.join(os.path.dirname(tokenizers["t5"]), name)
+    if not os.path.isdir(folder):
+        save(folder, **kwargs)
+    return folder
 
 
 def all_cases():

@@ -1,20 +1,16 @@
 """AudioLDM2: the CLAP/T5 conditioning and the language model's output reach the UNet in the UNet's dtype."""
 
-import os
-
 import torch
 
 from forktools.upstream import hub_standins
 
-from . import Case
+from . import Case, tokenizer_folder
 
 
 def _roberta_tokenizer(tokenizers):
     from transformers import RobertaTokenizer
 
-    folder = os.path.join(os.path.dirname(tokenizers["clip"]), "roberta")
-    if not os.path.isdir(folder):
-        hub_standins.save_roberta_tokenizer(folder)
+    folder = tokenizer_folder(tokenizers, "roberta", hub_standins.save_roberta_tokenizer)
     return RobertaTokenizer.from_pretrained(folder, model_max_length=77)
 
 

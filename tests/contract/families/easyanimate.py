@@ -1,12 +1,10 @@
 """EasyAnimate: the Qwen2-VL conditioning and the latents reach the transformer in the transformer's dtype."""
 
-import os
-
 import torch
 
 from forktools.upstream import hub_standins
 
-from . import Case
+from . import Case, tokenizer_folder
 
 
 def _easyanimate(tokenizers):
@@ -14,9 +12,7 @@ def _easyanimate(tokenizers):
 
     from diffusers import AutoencoderKLMagvit, EasyAnimateTransformer3DModel, FlowMatchEulerDiscreteScheduler
 
-    folder = os.path.join(os.path.dirname(tokenizers["t5"]), "qwen2")
-    if not os.path.isdir(folder):
-        hub_standins.save_qwen2_tokenizer(folder)
+    folder = tokenizer_folder(tokenizers, "qwen2", hub_standins.save_qwen2_tokenizer)
     text = dict(
         hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
         vocab_size=152064, rope_theta=1000000.0,

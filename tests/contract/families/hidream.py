@@ -1,19 +1,14 @@
 """HiDream: the CLIP, T5 and Llama conditioning reaches the transformer in the transformer's dtype."""
 
-import os
-
 import torch
 
 from forktools.upstream import hub_standins
 
-from . import Case
+from . import Case, tokenizer_folder
 
 
 def _llama_tokenizer(tokenizers):
-    folder = os.path.join(os.path.dirname(tokenizers["t5"]), "llama")
-    if not os.path.isdir(folder):
-        hub_standins.save_llama_tokenizer(folder, pad_token="<pad>")
-    return folder
+    return tokenizer_folder(tokenizers, "llama", hub_standins.save_llama_tokenizer, pad_token="<pad>")
 
 
 def _hidream(tokenizers):

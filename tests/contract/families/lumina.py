@@ -1,20 +1,16 @@
 """Lumina and Lumina 2: the Gemma conditioning reaches the transformer in the transformer's dtype."""
 
-import os
-
 import torch
 
 from forktools.upstream import hub_standins
 
-from . import Case
+from . import Case, tokenizer_folder
 
 
 def _gemma_tokenizer(tokenizers):
     from transformers import AutoTokenizer
 
-    folder = os.path.join(os.path.dirname(tokenizers["t5"]), "gemma")
-    if not os.path.isdir(folder):
-        hub_standins.save_gemma_tokenizer(folder)
+    folder = tokenizer_folder(tokenizers, "gemma", hub_standins.save_gemma_tokenizer)
     return AutoTokenizer.from_pretrained(folder)
 
 

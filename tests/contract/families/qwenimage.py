@@ -1,21 +1,17 @@
 """QwenImage: the Qwen2.5-VL prompt embeddings reach the transformer in its dtype; the VAE encodes in its own."""
 
-import os
-
 import torch
 
 from forktools.upstream import hub_standins
 
-from . import Case
+from . import Case, tokenizer_folder
 
 
 def qwen2_tokenizer(tokenizers):
     """A saved Qwen2 tokenizer stand-in (real special-token ids), beside the other tokenizers of `tokenizers`."""
     from transformers import Qwen2Tokenizer
 
-    folder = os.path.join(os.path.dirname(tokenizers["clip"]), "qwen2")
-    if not os.path.isdir(folder):
-        hub_standins.save_qwen2_tokenizer(folder)
+    folder = tokenizer_folder(tokenizers, "qwen2", hub_standins.save_qwen2_tokenizer)
     return Qwen2Tokenizer.from_pretrained(folder)
 
 
