@@ -81,7 +81,7 @@ upstream-suite:
 ## (UPSTREAM=path of a huggingface/diffusers checkout; FILES="tests/pipelines/..." only those; RECORD=1 also writes
 ## lines/<LINE>/pipelines.{json,md}; TABULATE=1: only the tables, from an earlier run's records).
 pipelines:
-	$(PYTHON) -m forktools.measure.pipelines $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(FILES),--files $(FILES)) $(if $(RECORD),--record) $(if $(TABULATE),--tabulate)
+	$(PYTHON) -m forktools.measure.pipelines $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(FILES),--files $(FILES)) $(if $(RECORD),--record) $(if $(TABULATE),--tabulate) $(if $(SETUPS),--setups $(SETUPS))
 
 ## Full-size SD3.5-shaped pipelines on a CUDA GPU (random weights), or the same steps at tiny size on CPU (TINY=1).
 gpu-check:

@@ -5,9 +5,11 @@
 Run with cwd = a folder holding upstream's tests/ and PYTHONPATH = the diffusers tree to measure, then that folder.
 Standalone on purpose (standard library, torch, diffusers): this repository's own `tests` package must not shadow
 upstream's. torch and diffusers are imported once; each test file then runs in a forked child, so a crash or a hang
-costs one file. One JSON object a line is appended to OUT per (file, test class, setup).
+costs one file. One JSON object a line is appended to OUT per (file, test class, setup). PIPELINE_WORKER_SETUPS
+(comma-separated) runs only some setups.
 """
 
+import ast
 import importlib
 import inspect
 import json
@@ -26,6 +28,9 @@ SETUPS = {
     "M": ("float32", "bfloat16"),
     "R": ("bfloat16", "float32"),
     "H": ("float16", "bfloat16"),
+    # P: every module in bfloat16, the prompts replaced by the embeddings the pipeline's own `encode_prompt` made,
+    # passed in as float32 (precomputed in another dtype). "n/a" where `__call__` takes no `prompt_embeds`.
+    "P": ("bfloat16", "bfloat16"),
 }
 TEXT_ENCODER_PREFIX = "text_encoder"
 
@@ -101,6 +106,74 @@ def build(tester, pipeline_class, setup):
     return pipe, dtypes
 
 
+class _Captured(Exception):
+    pass
+
+
+def returned_names(function):
+    """The names `function` returns in its last top-level `return a, b, ...` (None when it returns anything else)."""
+    try:
+        tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    returns = [node for node in tree.body[0].body if isinstance(node, ast.Return)]
+    value = returns[-1].value if returns else None
+    items = value.elts if isinstance(value, ast.Tuple) else [value]
+    return [item.id for item in items] if all(isinstance(item, ast.Name) for item in items) else None
+
+
+def with_embeddings(pipe, inputs, dtype):
+    """`inputs` with the prompts replaced by what `pipe.encode_prompt` makes of them (its floating tensors cast to
+    `dtype`), matched to `__call__`'s arguments by the names `encode_prompt` returns; None when there is no match."""
+    import torch
+
+    params = inspect.signature(pipe.__call__).parameters
+    names = returned_names(type(pipe).encode_prompt) if hasattr(type(pipe), "encode_prompt") else None
+    if not names or "prompt_embeds" not in params or "prompt" not in inputs:
+        return None
+    encode, captured = pipe.encode_prompt, []
+
+    def capture(*args, **kwargs):  # the first call of `__call__`: the prompts, as `__call__` encodes them
+        captured.append(encode(*args, **kwargs))
+        raise _Captured
+
+    pipe.encode_prompt = capture
+    try:
+        pipe(**inputs)
+    except _Captured:
+        pass
+    finally:
+        del pipe.encode_prompt
+    output = captured[0] if captured else None
+    output = output if isinstance(output, tuple) else (output,)
+    if len(output) != len(names):
+        return None
+    given = {}
+    for name, value in zip(names, output):
+        if name in params and value is not None:
+            is_float = isinstance(value, torch.Tensor) and value.is_floating_point()
+            given[name] = value.to(dtype) if is_float else value
+    if "prompt_embeds" not in given:
+        return None
+    dropped = {"prompt": None, "negative_prompt": None} if "negative_prompt_embeds" in given else {"prompt": None}
+    return {**inputs, **dropped, **given}
+
+
+def control(pipe, tester, record):
+    """P's control: the pipeline runs on embeddings passed in its own dtype (else P says nothing: "n/a")."""
+    import torch
+
+    try:
+        inputs = with_embeddings(pipe, dummy_inputs(tester), torch.bfloat16)
+        if inputs is None:
+            return False
+        pipe(**inputs)
+        return True
+    except Exception as error:
+        record["control"] = short(error)
+        return False
+
+
 def short(error):
     text = f"{type(error).__name__}: {error}".strip().splitlines()
     return text[0][:300] if text else type(error).__name__
@@ -130,7 +203,7 @@ def run_file(path, out):
     for name, cls, pipeline_class in classes:
         base = {"file": path, "class": name, "pipeline": pipeline_class.__name__}
         text_conditioned = None
-        for setup in SETUPS:
+        for setup in os.environ.get("PIPELINE_WORKER_SETUPS", ",".join(SETUPS)).split(","):
             record = dict(base, setup=setup)
             start = time.monotonic()
             try:
@@ -144,8 +217,13 @@ def run_file(path, out):
                 with torch.no_grad():
                     if hasattr(tester, "get_dummy_inversion_inputs"):  # LEDITS++: invert an image first
                         pipe.invert(**tester.get_dummy_inversion_inputs("cpu"))
-                    pipe(**dummy_inputs(tester))
-                record["outcome"] = "ok"
+                    if setup != "P":
+                        pipe(**dummy_inputs(tester))
+                    elif not text_conditioned or not control(pipe, tester, record):
+                        record["outcome"] = "n/a"
+                    else:
+                        pipe(**with_embeddings(pipe, dummy_inputs(tester), torch.float32))
+                record.setdefault("outcome", "ok")
             except BaseException as error:
                 record["outcome"] = "crash"
                 record["error"] = short(error)

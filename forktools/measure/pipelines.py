@@ -1,6 +1,7 @@
 """`make pipelines`: every pipeline of upstream's tests in mixed precision, on pristine upstream and on the fork.
 
-    python -m forktools.measure.pipelines [--line L] [--upstream PATH] [--files F ...] [--fork-src DIR] [--record]
+    python -m forktools.measure.pipelines [--line L] [--upstream PATH] [--files F ...] [--setups U,M,...]
+                                          [--fork-src DIR] [--record]
 
 For each test class of upstream's `tests/pipelines` and `tests/modular_pipelines` (huggingface/diffusers at the
 line's `[upstream_tests] revision`, extracted as `make upstream-suite` does; PATH or $UPSTREAM) that builds a pipeline
@@ -11,6 +12,8 @@ dummy inputs in four setups:
     M  text encoders in float32, every other module in bfloat16 ("T5 in fp32 for quality")
     R  text encoders in bfloat16, every other module in float32
     H  text encoders in float16, every other module in bfloat16 (the pair of huggingface/diffusers#11117)
+    P  every module in bfloat16, the prompts passed in as float32 embeddings (made by the pipeline's own
+       `encode_prompt`); "n/a" where `__call__` takes no `prompt_embeds` or does not run on them in bfloat16
 
 Text encoders are the components whose name starts with `text_encoder`. Both trees run offline on the hub stand-ins
 (forktools.upstream.hub_standins), one process per tree, one forked child per test file (forktools/measure/
@@ -39,7 +42,8 @@ from ..upstream.suite import SuiteError, _clean_env, _rel, ensure_standins, extr
 
 
 SIDES = ("pristine", "fork")
-MIXED = ("M", "R", "H")
+SETUPS = ("U", "M", "R", "H", "P")
+MIXED = SETUPS[1:]
 WORKER = Path(__file__).with_name("pipeline_worker.py")
 FOLDERS = ("tests/pipelines", "tests/modular_pipelines")
 # The denoiser a pipeline's components hold, in this order of precedence.
@@ -54,7 +58,7 @@ def test_files(tests_root):
     return files
 
 
-def run_side(side, tests_root, src, hub, files, out, work, timeout):
+def run_side(side, tests_root, src, hub, files, out, work, timeout, setups=SETUPS):
     """One worker process over `files` with the tree `src` first on PYTHONPATH; returns its records."""
     home = private_home(hub, work / side / "hfhome")
     jsonl, log = out / f"{side}.jsonl", out / f"{side}.log"
@@ -70,6 +74,7 @@ def run_side(side, tests_root, src, hub, files, out, work, timeout):
         TRANSFORMERS_VERBOSITY="error",
         OMP_NUM_THREADS="1",
         PIPELINE_WORKER_TIMEOUT=str(timeout),
+        PIPELINE_WORKER_SETUPS=",".join(setups),
     )
     with open(log, "w") as stream:
         subprocess.run(
@@ -171,7 +176,8 @@ def markdown(result):
         + (f"; {result['wall_s']} s" if result.get("wall_s") else "")
         + f"; test files run: {result['files']['pristine']} on pristine, {result['files']['fork']} on the fork. Setups: U every "
         "module bf16; M text encoders fp32, the rest bf16; R text encoders bf16, the rest fp32; H text encoders "
-        "fp16, the rest bf16. A pipeline crashes when M, R or H fails; `-` is a setup not run (a partial run, or its test "
+        "fp16, the rest bf16; P every module bf16, the prompts passed in as fp32 embeddings (`n/a`: the pipeline takes "
+        "none). A pipeline crashes when M, R, H or P fails; `-` is a setup not run (a partial run, or its test "
         "file ran out of time).",
         "",
         "| family | denoiser | pipelines (text-conditioned, or failing U) | runnable offline (U) | crash on pristine | crash on the fork "
@@ -193,15 +199,15 @@ def markdown(result):
         "",
         "## Per pipeline",
         "",
-        "| test | pipeline | denoiser | pristine U M R H | fork U M R H |",
+        "| test | pipeline | denoiser | pristine U M R H P | fork U M R H P |",
         "| --- | --- | --- | --- | --- |",
     ]
-    mark = {"ok": "ok", "crash": "X", None: "-"}
+    mark = {"ok": "ok", "crash": "X", "n/a": "n/a", None: "-"}
     for key in sorted(table, key=lambda k: (table[k]["family"], k)):
         e = table[key]
         if not e["text"] and e["pristine"].get("U") == "ok":
             continue
-        cells = {side: " ".join(mark.get(e[side].get(s), "?") for s in ("U", "M", "R", "H")) for side in SIDES}
+        cells = {side: " ".join(mark.get(e[side].get(s), "?") for s in SETUPS) for side in SIDES}
         out.append(
             f"| `{e['file'].split('/', 2)[2]}::{e['class']}` | {e['pipeline']} | {e['kind'] or '?'} "
             f"| {cells['pristine']} | {cells['fork']} |"
@@ -234,6 +240,7 @@ def main(argv=None):
     parser.add_argument("--fork-src", default=str(ROOT / "src"), help="the fork's tree (default: src/)")
     parser.add_argument("--out", default=str(ROOT / "out" / "pipelines"))
     parser.add_argument("--timeout", type=int, default=900, help="seconds per test file")
+    parser.add_argument("--setups", default=",".join(SETUPS), help="only these setups (comma-separated)")
     parser.add_argument("--record", action="store_true", help="also copy the json and md to lines/<line>/")
     parser.add_argument(
         "--tabulate", action="store_true", help="only write the tables from the records of an earlier (partial) run"
@@ -253,14 +260,15 @@ def main(argv=None):
         parser.error("--record records every pipeline: drop --files")
     try:
         return measure(
-            line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout, args.record
+            line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout, args.record,
+            args.setups.split(","),
         )
     except SuiteError as error:
         print(f"pipelines: {error}", file=sys.stderr)
         return 2
 
 
-def measure(line, upstream, fork_src, out, files, timeout, record):
+def measure(line, upstream, fork_src, out, files, timeout, record, setups=SETUPS):
     start = time.monotonic()
     revision = line.upstream_tests.get("revision")
     if not revision:
@@ -280,7 +288,7 @@ def measure(line, upstream, fork_src, out, files, timeout, record):
     )
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(SIDES)) as pool:  # one tree per core
         futures = {
-            side: pool.submit(run_side, side, tests_root, trees[side], hub, files, raw, work, timeout)
+            side: pool.submit(run_side, side, tests_root, trees[side], hub, files, raw, work, timeout, setups)
             for side in SIDES
         }
         records = {side: future.result() for side, future in futures.items()}

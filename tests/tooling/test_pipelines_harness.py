@@ -19,15 +19,29 @@ class Broken:
     def __init__(self, text_encoder, unet):
         self.text_encoder, self.unet = text_encoder, unet
 
-    def __call__(self, prompt):
+    def encode_prompt(self, prompt):
         ids = torch.ones(1, 4, dtype=self.text_encoder.weight.dtype)
-        return self.unet(self.text_encoder(ids))
+        prompt_embeds = self.text_encoder(ids)
+        return prompt_embeds
+
+    def __call__(self, prompt=None, prompt_embeds=None):
+        if prompt_embeds is None:
+            prompt_embeds = self.encode_prompt(prompt)
+        return self.unet(prompt_embeds)
 
 
 class Fixed(Broken):
+    def __call__(self, prompt=None, prompt_embeds=None):
+        if prompt_embeds is None:
+            prompt_embeds = self.encode_prompt(prompt)
+        return self.unet(prompt_embeds.to(self.unet.weight.dtype))
+
+
+class PromptOnly(Fixed):
+    """Takes no embeddings: P has nothing to pass in."""
+
     def __call__(self, prompt):
-        ids = torch.ones(1, 4, dtype=self.text_encoder.weight.dtype)
-        return self.unet(self.text_encoder(ids).to(self.unet.weight.dtype))
+        return super().__call__(prompt)
 
 
 class NoTextEncoder:
@@ -51,6 +65,10 @@ class BrokenFastTests:
 
 class FixedFastTests(BrokenFastTests):
     pipeline_class = Fixed
+
+
+class PromptOnlyFastTests(BrokenFastTests):
+    pipeline_class = PromptOnly
 
 
 class UnconditionalFastTests:
@@ -94,6 +112,10 @@ def test_worker_records_each_setup_and_the_table_counts_them(tmp_path):
     assert by_key[("BrokenFastTests", "M")]["dtypes"] == {"text_encoder": "float32", "unet": "bfloat16"}
     assert {by_key[("BrokenFastTests", s)]["outcome"] for s in "MRH"} == {"crash"}
     assert {by_key[("FixedFastTests", s)]["outcome"] for s in "UMRH"} == {"ok"}
+    # P: every module in bf16, the embeddings passed in as fp32; "n/a" where __call__ takes none.
+    assert by_key[("BrokenFastTests", "P")]["outcome"] == "crash"
+    assert by_key[("FixedFastTests", "P")]["outcome"] == "ok"
+    assert by_key[("PromptOnlyFastTests", "P")]["outcome"] == "n/a"
     # Without a text encoder there is nothing to mix: only U runs.
     assert [s for c, s in by_key if c == "UnconditionalFastTests"] == ["U"]
     assert any(r["file"].endswith("test_missing.py") and r["outcome"] == "import error" for r in records)
@@ -106,8 +128,8 @@ def test_worker_records_each_setup_and_the_table_counts_them(tmp_path):
     fixed_on_the_fork = [dict(r, outcome="ok") if r.get("class") == "BrokenFastTests" else r for r in records]
     table = pipelines.tabulate({"pristine": records, "fork": fixed_on_the_fork})
     counts = pipelines.summary(table)["fake"]
-    assert (counts["pipelines"], counts["runnable"], counts["crash_pristine"], counts["crash_fork"]) == (2, 2, 1, 0)
+    assert (counts["pipelines"], counts["runnable"], counts["crash_pristine"], counts["crash_fork"]) == (3, 3, 1, 0)
     # A fork that crashes where pristine ran is a regression.
     worse = [dict(r, outcome="crash") if r.get("class") == "FixedFastTests" else r for r in records]
     table = pipelines.tabulate({"pristine": records, "fork": worse})
-    assert table[("tests/pipelines/fake/test_fake.py", "FixedFastTests")]["regressions"] == ["U", "M", "R", "H"]
+    assert table[("tests/pipelines/fake/test_fake.py", "FixedFastTests")]["regressions"] == ["U", "M", "R", "H", "P"]
