@@ -83,9 +83,10 @@ upstream-suite:
 pipelines:
 	$(PYTHON) -m forktools.measure.pipelines $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(FILES),--files $(FILES)) $(if $(RECORD),--record) $(if $(TABULATE),--tabulate) $(if $(SETUPS),--setups $(SETUPS))
 
-## Full-size SD3.5-shaped pipelines on a CUDA GPU (random weights), or the same steps at tiny size on CPU (TINY=1).
+## The slow suite on full-size SD3.5-shaped pipelines with random weights, built on a CUDA GPU, fork and pristine
+## upstream, within BUDGET seconds (default 1200); out/gpu-check.md. TINY=1 (or no CUDA): the same steps on CPU, tiny.
 gpu-check:
-	$(PYTHON) -m forktools.measure.gpu_check $(if $(TINY),--tiny)
+	$(PYTHON) -m forktools.measure.gpu_check $(if $(TINY),--tiny) $(if $(BUDGET),--budget $(BUDGET))
 
 ## Upstream beside the fork: SD3.5 (a tiny offline stand-in), Flux and SDXL in four precision setups, run side by
 ## side; out/demo/contact-sheet.png and out/demo/demo.md.
