@@ -9,7 +9,7 @@ Runs only with `RUN_SLOW=1` and an accelerator (CUDA, XPU or MPS). Model locatio
 Other knobs: `SD35_STEPS` (default 4), `SD35_SIZE` (default 512; 32 on CPU), `SD35_SLOW_REPORT` (report path,
 default out/sd35-slow-report.md). `SD35_SLOW_ALLOW_CPU=1` lets the CPU stand in for the accelerator, and is honoured
 only when every model location is a local folder: that is how `make test-slow-tiny` rehearses this suite on the tiny
-stand-ins built by utils/standins.py.
+stand-ins built by `forktools.standins`.
 
 Cross-precision agreement is the Pearson correlation of the pixels of the half-precision image and the fp32 image of
 the same seed. It must be at least `MIN_CORRELATION` and beat, by `MIN_MARGIN`, the correlation of two fp32 images of
