@@ -1,6 +1,6 @@
 """pytest plugin of `make gpu-check`: times the slow suite's cases without changing them.
 
-    GPU_CHECK_PROBE=cases.jsonl GPU_CHECK_DEADLINE=<epoch s> python -m pytest tests/slow/... -p forktools.measure.gpu_probe
+    GPU_CHECK_PROBE=out.jsonl GPU_CHECK_DEADLINE=<epoch s> pytest tests/slow/... -p forktools.measure.gpu_probe
 
 Per case it appends one JSON line to GPU_CHECK_PROBE: the outcome, the seconds of the suite's own `load()`, of the
 fastest `encode_prompt` call and of the median transformer call (one per denoising step, the first left out: it pays
@@ -22,13 +22,9 @@ CUDA = torch.cuda.is_available()
 TIMES = {"load": [], "encode": [], "step": [], "offload": []}  # offload: the suite's load() notes
 
 
-def sync():
-    if CUDA:
-        torch.cuda.synchronize()
-
-
 def timed(function, key):
     """`function`, with the seconds of each call appended to TIMES[key]."""
+    sync = torch.cuda.synchronize if CUDA else lambda: None
 
     def wrapper(*args, **kwargs):
         sync()
@@ -41,28 +37,27 @@ def timed(function, key):
     return wrapper
 
 
-def instrument(module):
-    """Time the suite's `load` (and, on each pipeline it loads, every transformer call) and `encode_prompt`."""
-    from diffusers import StableDiffusion3Pipeline
+def load_and_hook(load):
+    """The suite's `load()`, timed, with every transformer call of the pipeline it returns timed too."""
 
-    load = timed(module.load, "load")
-
-    def load_and_hook(model, dtype):
+    def wrapper(model, dtype):
         pipe, note = load(model, dtype)
         TIMES["offload"].append(bool(note))
         pipe.transformer.forward = timed(pipe.transformer.forward, "step")
         return pipe, note
 
-    module.load, module._gpu_probe = load_and_hook, True
-    StableDiffusion3Pipeline.encode_prompt = timed(StableDiffusion3Pipeline.encode_prompt, "encode")
+    return wrapper
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     if time.time() >= DEADLINE:
         pytest.skip(NOT_REACHED)
-    if not getattr(item.module, "_gpu_probe", False):
-        instrument(item.module)
+    if not getattr(item.module, "_gpu_probe", False):  # once per process
+        from diffusers import StableDiffusion3Pipeline as Pipeline
+
+        item.module.load, item.module._gpu_probe = load_and_hook(timed(item.module.load, "load")), True
+        Pipeline.encode_prompt = timed(Pipeline.encode_prompt, "encode")
     for times in TIMES.values():
         times.clear()
     if CUDA:

@@ -8,14 +8,11 @@ import time
 
 import pytest
 
-from forktools.lines import ROOT
+from forktools.lines import ROOT, Line, materialized
 from forktools.measure import gpu_check
 
 
-COLUMNS = [
-    "model", "dtype", "case", "result", "load s", "encode s", "s/step", "peak GPU GiB", "offload",
-    "fork/upstream load", "encode", "step",
-]  # fmt: skip
+COLUMNS = ["model", "diffusers", "dtype", "test", "result", "load s", "encode s", "s/step", "peak GPU GiB", "offload"]
 
 
 def run_check(tmp_path, *args):
@@ -54,10 +51,9 @@ def test_rehearsal_runs_every_step(rehearsal):
     rows = table(report, COLUMNS)
     seen = set()
     for row in rows:
-        side = "upstream" if "pristine upstream" in row["case"] else "fork"
-        case = next(c for c, v in gpu_check.CASES.items() if v[0] == row["dtype"] and row["case"].startswith(v[1]))
-        seen.add((row["model"], side, case))
-        if side == "fork":
+        seen.add((row["model"], row["diffusers"], row["dtype"]))
+        assert gpu_check.CASES[row["dtype"]].startswith(row["test"] + "["), row
+        if row["diffusers"] == "fork":
             assert row["result"] == "passed", row
         else:  # pristine upstream may fail where the fork is fixed (transformers 4), but it ran
             assert row["result"] == "passed" or row["result"].startswith("failed"), row
@@ -78,15 +74,12 @@ def test_rehearsal_runs_every_step(rehearsal):
     assert not (tmp_path / "work").exists(), "the built pipelines were not deleted"
 
 
-def test_rehearsal_reports_fork_upstream_ratios(rehearsal):
+def test_rehearsal_ran_the_fork_and_pristine_upstream_from_their_trees(rehearsal):
     _, report, _ = rehearsal
-    rows = table(report, COLUMNS)
-    for model in gpu_check.MODELS:
-        upstream = [r for r in rows if r["model"] == model and "pristine upstream" in r["case"]]
-        fork = [r for r in rows if r["model"] == model and r["dtype"] == "bf16" and r not in upstream]
-        assert len(upstream) == len(fork) == 1
-        if upstream[0]["result"] == "passed":
-            assert all(float(fork[0][c]) > 0 for c in ("fork/upstream load", "encode", "step")), fork
+    line = Line(materialized()["line"])
+    pristine = os.path.relpath(line.upstream_dir / "src" / "diffusers", ROOT)
+    assert f"- fork: diffusers {line.fork_version} from `src/diffusers`; " in report
+    assert f"upstream: diffusers {line.version} from `{pristine}`" in report
 
 
 def test_a_spent_budget_reports_every_step_and_case_as_not_run(tmp_path):
