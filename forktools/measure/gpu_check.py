@@ -138,7 +138,7 @@ class Check:
 
     def suite(self, model, side):
         """One pytest process: the slow suite's cases of `model` on `side` (fork or upstream)."""
-        name = f"{model} {side}: {', '.join(SIDES[side])}"
+        name = f"{model} {side}: {' / '.join(SIDES[side])}"
         nodeids = {f"{TEST}::{CASES[case].format(model=model)}": case for case in SIDES[side]}
         probe = os.path.join(self.args.work, f"probe-{model}-{side}.jsonl")
         folders = {f"SD35_{m.upper()}": os.path.join(self.args.work, f"sd35-{m}") for m in MODELS}
