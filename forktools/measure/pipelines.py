@@ -260,7 +260,13 @@ def main(argv=None):
         parser.error("--record records every pipeline: drop --files")
     try:
         return measure(
-            line, Path(args.upstream), Path(args.fork_src), Path(args.out), args.files, args.timeout, args.record,
+            line,
+            Path(args.upstream),
+            Path(args.fork_src),
+            Path(args.out),
+            args.files,
+            args.timeout,
+            args.record,
             args.setups.split(","),
         )
     except SuiteError as error:

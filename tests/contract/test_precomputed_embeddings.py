@@ -8,7 +8,6 @@ casts the embeddings it computes; its patch casts the ones passed in too.
 import pytest
 import torch
 
-import diffusers
 
 from .test_pipeline_families import applied_patches, tokenizer_folders
 
@@ -64,7 +63,9 @@ def test_bria_embeddings_passed_in_another_dtype_reach_the_transformer_in_its_dt
         pytest.skip(f"{PATCH} is not in this line's series")
     pipe = bria_pipeline(tokenizers, torch.bfloat16)
     with torch.no_grad():
-        prompt_embeds, negative_prompt_embeds, _ = pipe.encode_prompt("a cat", negative_prompt="bad, ugly", max_sequence_length=16)
+        prompt_embeds, negative_prompt_embeds, _ = pipe.encode_prompt(
+            "a cat", negative_prompt="bad, ugly", max_sequence_length=16
+        )
     seen = []
     pipe.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs["encoder_hidden_states"].dtype), with_kwargs=True
