@@ -1,13 +1,11 @@
 """Helpers shared by the fast and the slow tests, on every line of the fork."""
 
 import torch
-from packaging import version
 
-import diffusers
+from forktools.envs import dtype_keyword
 
 
-# diffusers 0.40 renamed `torch_dtype` to `dtype` (the old name still works there, with a deprecation warning).
-DTYPE_KWARG = "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+DTYPE_KWARG = dtype_keyword("diffusers")
 NO_DTYPE = object()
 
 
@@ -20,10 +18,7 @@ def load(cls, location, dtype=NO_DTYPE, **kwargs):
 
 def transformers_load(cls, location, dtype):
     """A plain transformers `from_pretrained` in `dtype`, with the keyword the installed transformers takes."""
-    import transformers
-
-    keyword = "dtype" if version.parse(transformers.__version__).release >= (4, 56) else "torch_dtype"
-    return cls.from_pretrained(location, **{keyword: dtype})
+    return cls.from_pretrained(location, **{dtype_keyword("transformers"): dtype})
 
 
 def assert_module_dtype(module, dtype, name):

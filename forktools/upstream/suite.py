@@ -39,6 +39,7 @@ import xml.etree.ElementTree as ET
 from importlib import metadata
 from pathlib import Path
 
+from ..envs import tree_version
 from ..lines import ROOT, select
 from ..queue import Queue
 
@@ -490,11 +491,6 @@ def run_side(side, tests_root, src, hub, files, raw, work, file_timeout):
             done[file] = (results, counts(results))
         print(f"[{side}] {file}: {done[file][1]} ({wall:.0f} s)", flush=True)
     return done
-
-
-def tree_version(src):
-    text = (Path(src) / "diffusers" / "__init__.py").read_text(encoding="utf-8")
-    return re.search(r'^__version__ = "(.+)"$', text, re.M).group(1)
 
 
 # ---------------------------------------------------------------------------------------------------- reports
