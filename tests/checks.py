@@ -1,8 +1,11 @@
 """Helpers shared by the fast and the slow tests, on every line of the fork."""
 
+import pytest
 import torch
 
+import diffusers
 from forktools.envs import dtype_keyword
+from forktools.lines import LineError, of_version
 
 
 DTYPE_KWARG = dtype_keyword("diffusers")
@@ -19,6 +22,17 @@ def load(cls, location, dtype=NO_DTYPE, **kwargs):
 def transformers_load(cls, location, dtype):
     """A plain transformers `from_pretrained` in `dtype`, with the keyword the installed transformers takes."""
     return cls.from_pretrained(location, **{dtype_keyword("transformers"): dtype})
+
+
+def pristine_src():
+    """The `src` folder of the pristine release the imported fork patches (what `make vendor` extracts), or a skip."""
+    try:
+        line = of_version(diffusers.__version__)
+    except LineError as error:
+        pytest.skip(str(error))
+    if not (line.pristine / "__init__.py").is_file():
+        pytest.skip(f"no pristine diffusers {line.version} tree in {line.pristine}: run `make vendor LINE={line.name}`")
+    return line.pristine.parent
 
 
 def assert_module_dtype(module, dtype, name):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..lines import ROOT, select
 from ..queue import GIT_ENV, Queue
+from .suite import SuiteError, extract_tests
 
 
 AUTHOR = ("diffusers SD3 dtype fork", "sd3-dtype-fork@users.noreply.github.com")
@@ -57,20 +58,14 @@ def pristine_repo(queue, folder, upstream=None):
     queue.ensure_pristine()
     shutil.copytree(queue.upstream_dir, folder, ignore=shutil.ignore_patterns("*.egg-info", "PKG-INFO"))
     if upstream is not None:
-        subprocess.run(["tar", "-x", "-C", folder], input=upstream_tests(upstream, queue.line), check=True)
+        try:
+            tests_root = extract_tests(upstream, queue.line.upstream_tests["revision"], queue.line.root)
+        except SuiteError as error:
+            raise SystemExit(str(error)) from None
+        shutil.copytree(tests_root / "tests", os.path.join(folder, "tests"), dirs_exist_ok=True)
     git("init", "-q", "-b", "main", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-q", "-m", f"diffusers {queue.version}", cwd=folder)
-
-
-def upstream_tests(upstream, line):
-    """upstream's tests/ at the line's `[upstream_tests]` revision, as a tar stream."""
-    revision = line.upstream_tests["revision"]
-    cmd = ["git", "-C", str(upstream), "archive", "--format=tar", revision, "tests"]
-    proc = subprocess.run(cmd, capture_output=True, env=GIT_ENV)
-    if proc.returncode != 0:
-        raise SystemExit(f"{upstream} does not hold revision {revision} of huggingface/diffusers: {proc.stderr!r}")
-    return proc.stdout
 
 
 def source_diff(queue, pr):

@@ -15,10 +15,8 @@ import sys
 import pytest
 import transformers
 
-import diffusers
 from forktools.envs import dtype_keyword
-from forktools.lines import of_version
-from forktools.queue import Queue
+from tests.checks import pristine_src
 
 
 pytestmark = pytest.mark.skipif(
@@ -62,10 +60,7 @@ def probe(repo, dtype_name, pythonpath=None):
 @pytest.fixture(scope="module")
 def pristine():
     # The pristine release of the line under test (the imported diffusers, which `make compare` puts on PYTHONPATH).
-    path = Queue(of_version(diffusers.__version__)).upstream_dir / "src"
-    if not (path / "diffusers" / "__init__.py").is_file():
-        pytest.skip(f"no pristine upstream tree in {path}: run `make vendor`")
-    return str(path)
+    return str(pristine_src())
 
 
 def test_the_fixture_is_written_like_the_real_repositories(sd35_repo):
