@@ -17,8 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 
+from .. import outcomes
 from ..envs import path as env_path
 from ..lines import ROOT, Line, names
 from ..queue import Queue
@@ -57,24 +57,20 @@ def trees(line):
 def run_side(python, pythonpath):
     """({test id: (passed, first line of the error)}, versions) for one column; skipped tests are left out."""
     with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "report.xml")
+        report = os.path.join(tmp, "outcomes.json")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [pythonpath, os.environ.get("PYTHONPATH")])))
         files = [f for f in SCENARIOS if os.path.isfile(os.path.join(ROOT, f))]
-        cmd = [python, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
-        subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        cmd = [python, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "forktools.outcomes"]
+        subprocess.run(cmd, cwd=ROOT, env=dict(env, FORK_OUTCOMES=report), capture_output=True, text=True)
         results = {}
-        for case in ET.parse(report).getroot().iter("testcase"):
-            if case.find("skipped") is not None:
+        for node, (outcome, message) in outcomes.read(report).items():
+            if outcome in ("skipped", "xfailed"):
                 continue
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            name = f"{case.get('classname').rsplit('.', 1)[-1]}::{case.get('name')}"
-            if problem is None:
-                results[name] = (True, "")
-            else:
-                message = (problem.get("message") or problem.text or "").strip().splitlines()
-                results[name] = (False, message[0] if message else "failed")
+            # A scenario is `Class::test`, or `module::test` for a test outside a class.
+            file, *rest = node.split("::")
+            name = "::".join(rest if len(rest) > 1 else [os.path.basename(file)[: -len(".py")], *rest])
+            ok = outcome in ("passed", "xpassed")
+            results[name] = (ok, "" if ok else (message.strip().splitlines() or ["failed"])[0])
         probe = "import diffusers, transformers; print(diffusers.__version__, transformers.__version__)"
         versions = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True).stdout.split()
         return results, versions

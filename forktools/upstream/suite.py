@@ -16,7 +16,7 @@ built once per transformers version into build/hub-standins/<version>/; each sid
 tests that compare with hard-coded expected slices fail on both sides: what counts is the difference.
 
 Writes out/upstream-suite/<line>.json and .md (per-file counts, regressions, fixed tests, the tests failing on both
-sides by cause) and the raw junit reports and logs under out/upstream-suite/<line>/. --record also copies the json
+sides by cause) and the raw outcome records and logs under out/upstream-suite/<line>/. --record also copies the json
 and md to lines/<line>/upstream-suite.{json,md}, the evidence `make pr` quotes. Exit status: 0, 1 when a test that
 passes on pristine fails on the fork, 2 when the suite cannot run (a missing package, a missing revision).
 """
@@ -35,10 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from importlib import metadata
 from pathlib import Path
 
+from .. import outcomes
 from ..envs import tree_version
 from ..lines import ROOT, select
 from ..queue import Queue
@@ -235,7 +235,7 @@ REQUIRED = {
     "sentencepiece": "sentencepiece",  # the ChatGLM3 (Kolors) tokenizer and its stand-in
     "torchsde": "torchsde",  # Stable Audio's CosineDPMSolverMultistepScheduler (BrownianTree noise)
 }
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+OUTCOMES = outcomes.OUTCOMES
 PASSING, FAILING = ("passed", "xpassed"), ("failed", "error", "xfailed")
 TEST_TIMEOUT = 300  # seconds per test, with pytest-timeout (when installed)
 FILE_TIMEOUT = 1800  # seconds per test file
@@ -353,14 +353,16 @@ def _rel(path):
 
 
 # ---------------------------------------------------------------------------------------------------- running
-def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_timeout=TEST_TIMEOUT):
+def run_pytest(cwd, src, home, args, report, log, file_timeout=FILE_TIMEOUT, test_timeout=TEST_TIMEOUT):
     """
-    Run pytest on `args` in `cwd` with `src` first on PYTHONPATH, offline with the hub cache of `home`, writing a
-    junit report to `xml` and the output to `log`. Returns the exit status, or None when it ran past `file_timeout`.
+    Run pytest on `args` in `cwd` with `src` first on PYTHONPATH, offline with the hub cache of `home`, recording the
+    outcomes to `report` (forktools.outcomes) and the output to `log`. Returns the exit status, or None when it ran
+    past `file_timeout`.
     """
     env = dict(
         _clean_env(),
-        PYTHONPATH=str(src),
+        PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]),  # ROOT: the outcomes plugin
+        FORK_OUTCOMES=str(report),
         HF_HOME=str(home),
         HF_HUB_CACHE=str(Path(home) / "hub"),
         HF_HUB_OFFLINE="1",
@@ -369,11 +371,12 @@ def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_t
         OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
     )
     cwd = Path(cwd).resolve()  # pytest names tests relative to the real path of its rootdir
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfExX", "--rootdir", str(cwd)]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "forktools.outcomes", "-q", "-rfExX"]
+    cmd += ["--rootdir", str(cwd)]
     if importlib.util.find_spec("pytest_timeout") is not None:
         cmd += ["--timeout", str(test_timeout)]
-    cmd += [f"--junitxml={xml}", *args]
-    Path(xml).unlink(missing_ok=True)
+    cmd += args
+    Path(report).unlink(missing_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -383,47 +386,6 @@ def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_t
             proc.wait()
             out.write(f"\n[forktools] killed after {file_timeout} s\n")
             return None
-
-
-def read_junit(xml, files, log_text=""):
-    """
-    {node id: (outcome, message)} of a junit report of pytest on `files` (paths relative to the rootdir). Outcomes
-    are OUTCOMES; a non-strict XPASS, which junit reports as a pass, is read from the `-rX` summary in `log_text`.
-    """
-    modules = sorted(((f[: -len(".py")].replace("/", "."), f) for f in files), key=lambda m: -len(m[0]))
-    xpassed = set(re.findall(r"^XPASS (\S+)", log_text, re.M))
-    results = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        classname, name = case.get("classname", ""), case.get("name", "")
-        node = None
-        for module, path in modules:
-            if classname == module:
-                node = f"{path}::{name}"
-            elif classname.startswith(module + "."):
-                node = f"{path}::{classname[len(module) + 1 :].replace('.', '::')}::{name}"
-            if node:
-                break
-        if node is None and not classname:  # a collection error: classname "", name the module
-            node = next((path for module, path in modules if name == module), name)
-        elif node is None:
-            node = f"{files[0] if len(files) == 1 else '?'}::{classname.strip('.').replace('.', '::')}::{name}"
-        children = {child.tag: child for child in case}
-        outcome, message = "passed", ""
-        for tag, kind in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):
-            if tag in children:
-                child = children[tag]
-                outcome = "xfailed" if child.get("type") == "pytest.xfail" else kind
-                message = (child.get("message") or "") + "\n" + (child.text or "")
-                errors = [line[1:].strip() for line in (child.text or "").splitlines() if line.startswith("E ")]
-                if message.startswith("collection failure") and errors:
-                    message = f"collection failure: {errors[-1]}\n{child.text}"
-                break
-        if outcome == "passed" and node in xpassed:
-            outcome = "xpassed"
-        # A teardown error is a second testcase of the same test: an error or a failure wins.
-        if node not in results or outcome in ("error", "failed"):
-            results[node] = (outcome, message)
-    return results
 
 
 def counts(results):
@@ -478,16 +440,16 @@ def run_side(side, tests_root, src, hub, files, raw, work, file_timeout):
     done = {}
     for file in files:
         stem = Path(file).stem
-        xml, log = raw / side / f"{stem}.xml", raw / side / f"{stem}.log"
+        report, log = raw / side / f"{stem}.json", raw / side / f"{stem}.log"
         start = time.monotonic()
-        status = run_pytest(tests_root, src, home, [file], xml, log, file_timeout=file_timeout)
+        status = run_pytest(tests_root, src, home, [file], report, log, file_timeout=file_timeout)
         wall = time.monotonic() - start
         if status is None:
             done[file] = (None, f"not run to the end: killed after {file_timeout} s")
-        elif not xml.is_file():
+        elif not report.is_file():
             done[file] = (None, f"not run: pytest exited with {status} and no report (see {_rel(log)})")
         else:
-            results = read_junit(xml, [file], log.read_text(errors="replace"))
+            results = outcomes.read(report)
             done[file] = (results, counts(results))
         print(f"[{side}] {file}: {done[file][1]} ({wall:.0f} s)", flush=True)
     return done
@@ -577,12 +539,11 @@ def run_tests(repo, ids, src):
     if missing:
         raise SystemExit(f"the upstream tests need: {', '.join(missing)} (pip install, or `make install`)")
     hub = ensure_standins(src)
-    files = sorted({node.split("::")[0] for node in ids})
     with tempfile.TemporaryDirectory(prefix="upstream-tests-") as tmp:
         home = private_home(hub, Path(tmp) / "hfhome")
-        xml, log = Path(tmp) / "report.xml", Path(tmp) / "pytest.log"
-        run_pytest(repo, src, home, list(ids), xml, log)
-        results = read_junit(xml, files, log.read_text(errors="replace")) if xml.is_file() else {}
+        report, log = Path(tmp) / "outcomes.json", Path(tmp) / "pytest.log"
+        run_pytest(repo, src, home, list(ids), report, log)
+        results = outcomes.read(report)
     found = {}
     for node in ids:
         cases = [o for n, (o, _) in results.items() if re.fullmatch(re.escape(node) + r"(\[.*\]|_\d+(_\w*)?)?", n)]
