@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -44,186 +45,10 @@ from ..lines import ROOT, select
 from ..queue import Queue
 
 
-# Upstream's test files per family of the series' patches (the loader tests under "sd3"); `--families` picks.
-FAMILIES = {
-    "sd3": (
-        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3.py",
-        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_img2img.py",
-        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_inpaint.py",
-        "tests/pipelines/controlnet_sd3/test_controlnet_sd3.py",
-        "tests/pipelines/controlnet_sd3/test_controlnet_inpaint_sd3.py",
-        "tests/pipelines/pag/test_pag_sd3.py",
-        "tests/pipelines/pag/test_pag_sd3_img2img.py",
-        "tests/modular_pipelines/stable_diffusion_3/test_modular_pipeline_stable_diffusion_3.py",
-        "tests/pipelines/test_pipelines.py",
-    ),
-    "sd": (
-        "tests/pipelines/stable_diffusion/test_stable_diffusion.py",
-        "tests/pipelines/stable_diffusion/test_stable_diffusion_img2img.py",
-        "tests/pipelines/stable_diffusion/test_stable_diffusion_inpaint.py",
-        "tests/pipelines/stable_diffusion/test_stable_diffusion_instruction_pix2pix.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_depth.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_inpaint.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_latent_upscale.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_upscale.py",
-        "tests/pipelines/controlnet/test_controlnet.py",
-        "tests/pipelines/controlnet/test_controlnet_img2img.py",
-        "tests/pipelines/controlnet/test_controlnet_inpaint.py",
-        "tests/pipelines/pag/test_pag_sd.py",
-        "tests/pipelines/pag/test_pag_sd_img2img.py",
-        "tests/pipelines/pag/test_pag_sd_inpaint.py",
-        "tests/pipelines/pag/test_pag_controlnet_sd.py",
-        "tests/pipelines/pag/test_pag_controlnet_sd_inpaint.py",
-        "tests/pipelines/pag/test_pag_animatediff.py",
-        "tests/pipelines/animatediff/test_animatediff.py",
-        "tests/pipelines/animatediff/test_animatediff_controlnet.py",
-        "tests/pipelines/animatediff/test_animatediff_sparsectrl.py",
-        "tests/pipelines/animatediff/test_animatediff_video2video.py",
-        "tests/pipelines/animatediff/test_animatediff_video2video_controlnet.py",
-        "tests/pipelines/latent_consistency_models/test_latent_consistency_models.py",
-        "tests/pipelines/latent_consistency_models/test_latent_consistency_models_img2img.py",
-        "tests/pipelines/stable_unclip/test_stable_unclip.py",
-        "tests/pipelines/stable_unclip/test_stable_unclip_img2img.py",
-        "tests/pipelines/marigold/test_marigold_depth.py",
-        "tests/pipelines/marigold/test_marigold_intrinsics.py",
-        "tests/pipelines/marigold/test_marigold_normals.py",
-        "tests/pipelines/ledits_pp/test_ledits_pp_stable_diffusion.py",
-        "tests/pipelines/stable_diffusion_adapter/test_stable_diffusion_adapter.py",
-    ),
-    "sdxl": (
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_adapter.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_img2img.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_inpaint.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_instruction_pix2pix.py",
-        "tests/pipelines/controlnet/test_controlnet_sdxl.py",
-        "tests/pipelines/controlnet/test_controlnet_sdxl_img2img.py",
-        "tests/pipelines/controlnet/test_controlnet_inpaint_sdxl.py",
-        "tests/pipelines/pag/test_pag_sdxl.py",
-        "tests/pipelines/pag/test_pag_sdxl_img2img.py",
-        "tests/pipelines/pag/test_pag_sdxl_inpaint.py",
-        "tests/pipelines/pag/test_pag_controlnet_sdxl.py",
-        "tests/pipelines/pag/test_pag_controlnet_sdxl_img2img.py",
-        "tests/pipelines/pag/test_pag_kolors.py",
-        "tests/pipelines/animatediff/test_animatediff_sdxl.py",
-        "tests/pipelines/ledits_pp/test_ledits_pp_stable_diffusion_xl.py",
-        "tests/pipelines/kolors/test_kolors.py",
-        "tests/pipelines/kolors/test_kolors_img2img.py",
-        "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
-    ),
-    "kandinsky": (
-        "tests/pipelines/kandinsky/test_kandinsky.py",
-        "tests/pipelines/kandinsky/test_kandinsky_combined.py",
-        "tests/pipelines/kandinsky/test_kandinsky_img2img.py",
-        "tests/pipelines/kandinsky/test_kandinsky_inpaint.py",
-        "tests/pipelines/kandinsky/test_kandinsky_prior.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_combined.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_controlnet.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_controlnet_img2img.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_img2img.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_inpaint.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_prior.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_prior_emb2emb.py",
-        "tests/pipelines/kandinsky3/test_kandinsky3.py",
-        "tests/pipelines/kandinsky3/test_kandinsky3_img2img.py",
-    ),
-    "deepfloyd_if": (
-        "tests/pipelines/deepfloyd_if/test_if.py",
-        "tests/pipelines/deepfloyd_if/test_if_img2img.py",
-        "tests/pipelines/deepfloyd_if/test_if_img2img_superresolution.py",
-        "tests/pipelines/deepfloyd_if/test_if_inpainting.py",
-        "tests/pipelines/deepfloyd_if/test_if_inpainting_superresolution.py",
-        "tests/pipelines/deepfloyd_if/test_if_superresolution.py",
-    ),
-    "stable_cascade": (
-        "tests/pipelines/stable_cascade/test_stable_cascade_combined.py",
-        "tests/pipelines/stable_cascade/test_stable_cascade_decoder.py",
-        "tests/pipelines/stable_cascade/test_stable_cascade_prior.py",
-    ),
-    "shap_e": (
-        "tests/pipelines/shap_e/test_shap_e.py",
-        "tests/pipelines/shap_e/test_shap_e_img2img.py",
-    ),
-    "audioldm2": ("tests/pipelines/audioldm2/test_audioldm2.py",),
-    "prx": (
-        "tests/pipelines/prx/test_pipeline_prx.py",
-        "tests/pipelines/prx/test_pipeline_prx_pixel.py",
-    ),
-    "stable_audio": ("tests/pipelines/stable_audio/test_stable_audio.py",),
-    "longcat_audio_dit": ("tests/pipelines/longcat_audio_dit/test_longcat_audio_dit.py",),
-    "pixart": (
-        "tests/pipelines/pixart_alpha/test_pixart.py",
-        "tests/pipelines/pixart_sigma/test_pixart.py",
-        "tests/pipelines/pag/test_pag_pixart_sigma.py",
-        "tests/pipelines/allegro/test_allegro.py",
-        "tests/pipelines/latte/test_latte.py",
-    ),
-    "hidream": ("tests/pipelines/hidream_image/test_pipeline_hidream.py",),
-    "aura-flow": ("tests/pipelines/aura_flow/test_pipeline_aura_flow.py",),
-    "lumina": ("tests/pipelines/lumina/test_lumina_nextdit.py",),
-    "lumina2": ("tests/pipelines/lumina2/test_pipeline_lumina2.py",),
-    "ltx_mochi": (
-        "tests/pipelines/ltx/test_ltx.py",
-        "tests/pipelines/ltx/test_ltx_condition.py",
-        "tests/pipelines/ltx/test_ltx_image2video.py",
-        "tests/pipelines/mochi/test_mochi.py",
-    ),
-    "cogvideox": (
-        "tests/pipelines/cogvideo/test_cogvideox.py",
-        "tests/pipelines/cogvideo/test_cogvideox_fun_control.py",
-        "tests/pipelines/cogvideo/test_cogvideox_image2video.py",
-        "tests/pipelines/cogvideo/test_cogvideox_video2video.py",
-        "tests/pipelines/cogview3/test_cogview3plus.py",
-    ),
-    "easyanimate": ("tests/pipelines/easyanimate/test_easyanimate.py",),
-    "motif_video": (
-        "tests/pipelines/motif_video/test_motif_video.py",
-        "tests/pipelines/motif_video/test_motif_video_image2video.py",
-    ),
-    "flux": (
-        "tests/pipelines/flux/test_pipeline_flux.py",
-        "tests/pipelines/flux/test_pipeline_flux_img2img.py",
-        "tests/pipelines/flux/test_pipeline_flux_inpaint.py",
-        "tests/pipelines/flux/test_pipeline_flux_fill.py",
-        "tests/pipelines/flux/test_pipeline_flux_kontext.py",
-        "tests/pipelines/flux/test_pipeline_flux_kontext_inpaint.py",
-        "tests/pipelines/flux/test_pipeline_flux_control.py",
-        "tests/pipelines/flux/test_pipeline_flux_control_img2img.py",
-        "tests/pipelines/flux/test_pipeline_flux_control_inpaint.py",
-        "tests/pipelines/flux/test_pipeline_flux_redux.py",
-        "tests/pipelines/controlnet_flux/test_controlnet_flux.py",
-        "tests/pipelines/controlnet_flux/test_controlnet_flux_img2img.py",
-        "tests/pipelines/controlnet_flux/test_controlnet_flux_inpaint.py",
-        "tests/pipelines/visualcloze/test_pipeline_visualcloze_combined.py",
-        "tests/pipelines/visualcloze/test_pipeline_visualcloze_generation.py",
-    ),
-    "chroma": (
-        "tests/pipelines/chroma/test_pipeline_chroma.py",
-        "tests/pipelines/chroma/test_pipeline_chroma_img2img.py",
-    ),
-    "qwenimage": (
-        "tests/pipelines/qwenimage/test_qwenimage.py",
-        "tests/pipelines/qwenimage/test_qwenimage_controlnet.py",
-        "tests/pipelines/qwenimage/test_qwenimage_img2img.py",
-        "tests/pipelines/qwenimage/test_qwenimage_inpaint.py",
-        "tests/pipelines/qwenimage/test_qwenimage_edit.py",
-        "tests/pipelines/qwenimage/test_qwenimage_edit_plus.py",
-    ),
-    "flux2": (
-        "tests/pipelines/flux2/test_pipeline_flux2.py",
-        "tests/pipelines/flux2/test_pipeline_flux2_klein.py",
-        "tests/pipelines/flux2/test_pipeline_flux2_klein_inpaint.py",
-        "tests/pipelines/flux2/test_pipeline_flux2_klein_kv.py",
-    ),
-    "krea2": ("tests/pipelines/krea2/test_krea2.py",),
-    "z_image": (
-        "tests/pipelines/z_image/test_z_image.py",
-        "tests/pipelines/z_image/test_z_image_img2img.py",
-        "tests/pipelines/z_image/test_z_image_inpaint.py",
-    ),
-}
+# The test files per family and the hub repositories they need: data, in suite.toml beside this file.
+with open(Path(__file__).with_name("suite.toml"), "rb") as _f:
+    DATA = tomllib.load(_f)
+FAMILIES = {name: tuple(files) for name, files in DATA["families"].items()}
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
 # Import name -> pip requirement of what the tests need beyond the fork's own requirements (our `test` extra).
@@ -305,13 +130,13 @@ def extract_tests(upstream, revision, root=ROOT):
 def ensure_standins(builder_src, root=ROOT):
     """
     The stand-in hub cache for the running python's transformers: build/hub-standins/<version>/hub, built (once, and
-    again when hub_standins.py changes) by this python with `builder_src` (a folder holding diffusers) first on
+    again when hub_standins.py or the hub_repos of suite.toml change) by this python with `builder_src` (a folder holding diffusers) first on
     PYTHONPATH.
     """
     version = metadata.version("transformers")
     folder = root / "build" / "hub-standins" / version
     builder = Path(__file__).with_name("hub_standins.py")
-    stamp = hashlib.sha256(builder.read_bytes()).hexdigest()
+    stamp = hashlib.sha256(builder.read_bytes() + json.dumps(DATA["hub_repos"]).encode()).hexdigest()
     if (folder / "builder.sha256").is_file() and (folder / "builder.sha256").read_text() == stamp:
         return folder / "hub"
     folder.parent.mkdir(parents=True, exist_ok=True)
