@@ -1,4 +1,4 @@
-"""`make upstream-suite`: skipped without an upstream repository; the hub stand-ins; junit reading and the verdict."""
+"""`make upstream-suite`: skipped without an upstream repository; the hub stand-ins; recorded outcomes and the verdict."""
 
 import json
 import os
