@@ -6,7 +6,6 @@ them with no edit here. Our `test` extra takes, from upstream's own extras, only
 `test` extra pulls torchvision, which breaks `import transformers` beside a CPU torch).
 """
 
-import re
 import sys
 from email.parser import Parser
 from pathlib import Path
@@ -16,7 +15,10 @@ from setuptools import find_packages, setup
 
 
 ROOT = Path(__file__).resolve().parent
-INIT = ROOT / "src" / "diffusers" / "__init__.py"
+sys.path.insert(0, str(ROOT))
+from forktools.envs import tree_version  # noqa: E402 (the repository's tooling, beside this file)
+
+
 # The fork's `test` extra: {upstream extra: [distributions taken from it]}.
 TEST_EXTRA = {
     "test": ["ftfy", "parameterized", "pytest", "requests-mock", "sentencepiece", "torchsde", "transformers"],
@@ -24,8 +26,8 @@ TEST_EXTRA = {
     "quality": ["ruff", "hf-doc-builder"],
 }
 
-version = re.search(r'^__version__ = "(.+)"$', INIT.read_text(encoding="utf-8"), re.M) if INIT.is_file() else None
-upstream_version = version.group(1).split("+")[0] if version else None
+version = tree_version(ROOT / "src")
+upstream_version = version.split("+")[0] if version else None
 PKG_INFO = ROOT / "build" / "upstream" / f"diffusers-{upstream_version}" / "PKG-INFO"
 if version is None or not PKG_INFO.is_file():
     sys.exit("src/diffusers is not materialized yet: run `make install` (or `make vendor`, then pip install -e .)")
@@ -52,7 +54,7 @@ extras_require["test"] = [
 
 setup(
     name="diffusers",
-    version=version.group(1),
+    version=version,
     description="diffusers with SD3-family mixed-precision fixes (patched fork)",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

@@ -141,7 +141,7 @@ def main(argv=None):
     if upstream_src is None:
         from forktools.lines import of_version
 
-        upstream_src = str(of_version(diffusers.__version__).upstream_dir / "src")  # the release the fork patches
+        upstream_src = str(of_version(diffusers.__version__).pristine.parent)  # the release the fork patches
     models = build_models(os.path.join(args.out, "models"), args.sd35)
     procs = {}
     for side, src in (("upstream", upstream_src), ("fork", None)):

@@ -98,6 +98,7 @@ def run(args, log=print):
 
     request = dtype_request(args)
     # diffusers 0.40 renamed `torch_dtype` to `dtype`; older releases (the fork's transformers-4 line) take `torch_dtype`.
+    # (The same switch as `forktools.envs.dtype_keyword`, repeated: this script runs without the repository on its path.)
     keyword = "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
     pipe = StableDiffusion3Pipeline.from_pretrained(model, **({} if request is None else {keyword: request}))
     device = "cuda" if torch.cuda.is_available() else "cpu"

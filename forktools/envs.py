@@ -7,14 +7,41 @@
 An environment is declared in its line's `line.toml` (`[environments]`, a list of pip requirements). It is created
 with `--system-site-packages`, so it reuses this machine's torch (and whatever else the pins leave alone) while the
 pinned packages shadow the system's. `make install LINE=0.39 ENV=NAME` then installs the fork into it.
+
+What differs between the releases the lines install is read here too: `tree_version` (the `__version__` of a source
+tree) and `dtype_keyword` (the dtype argument of `from_pretrained`).
 """
 
 import argparse
+import re
 import subprocess
 import sys
 import venv
+from importlib import import_module
+from pathlib import Path
 
 from .lines import ROOT, Line, names
+
+
+VERSION_LINE = re.compile(r'^__version__ = "(.+)"$', re.M)
+# The first release whose `from_pretrained` takes `dtype` (older ones take `torch_dtype`; newer ones still take it,
+# with a deprecation warning).
+DTYPE_KEYWORD_SINCE = {"diffusers": (0, 40), "transformers": (4, 56)}
+
+
+def tree_version(src, package="diffusers"):
+    """The `__version__` of `src/<package>/__init__.py` (a source tree, pristine or materialized), or None."""
+    init = Path(src) / package / "__init__.py"
+    found = VERSION_LINE.search(init.read_text(encoding="utf-8")) if init.is_file() else None
+    return found.group(1) if found else None
+
+
+def dtype_keyword(library="diffusers"):
+    """`dtype` or `torch_dtype`: the dtype keyword of `from_pretrained` in the installed diffusers or transformers."""
+    from packaging.version import Version
+
+    release = Version(import_module(library).__version__).release
+    return "dtype" if release >= DTYPE_KEYWORD_SINCE[library] else "torch_dtype"
 
 
 def declared(root=ROOT):

@@ -1,13 +1,14 @@
 """Helpers shared by the fast and the slow tests, on every line of the fork."""
 
+import pytest
 import torch
-from packaging import version
 
 import diffusers
+from forktools.envs import dtype_keyword
+from forktools.lines import LineError, of_version
 
 
-# diffusers 0.40 renamed `torch_dtype` to `dtype` (the old name still works there, with a deprecation warning).
-DTYPE_KWARG = "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+DTYPE_KWARG = dtype_keyword("diffusers")
 NO_DTYPE = object()
 
 
@@ -20,10 +21,18 @@ def load(cls, location, dtype=NO_DTYPE, **kwargs):
 
 def transformers_load(cls, location, dtype):
     """A plain transformers `from_pretrained` in `dtype`, with the keyword the installed transformers takes."""
-    import transformers
+    return cls.from_pretrained(location, **{dtype_keyword("transformers"): dtype})
 
-    keyword = "dtype" if version.parse(transformers.__version__).release >= (4, 56) else "torch_dtype"
-    return cls.from_pretrained(location, **{keyword: dtype})
+
+def pristine_src():
+    """The `src` folder of the pristine release the imported fork patches (what `make vendor` extracts), or a skip."""
+    try:
+        line = of_version(diffusers.__version__)
+    except LineError as error:
+        pytest.skip(str(error))
+    if not (line.pristine / "__init__.py").is_file():
+        pytest.skip(f"no pristine diffusers {line.version} tree in {line.pristine}: run `make vendor LINE={line.name}`")
+    return line.pristine.parent
 
 
 def assert_module_dtype(module, dtype, name):

@@ -21,6 +21,7 @@ import sys
 import time
 
 
+from ..envs import dtype_keyword
 from ..lines import ROOT, select
 from ..queue import Queue
 from ..standins import TEXT_ENCODERS, save_pipeline
@@ -29,15 +30,6 @@ from ..standins import TEXT_ENCODERS, save_pipeline
 PROMPT = "a photo of an astronaut riding a horse on the moon"
 # bf16 weight bytes of the real SD3.5 text encoders (docs/sd35-checkpoints.md: stored as fp16).
 REAL_TEXT_ENCODER_BYTES = {"text_encoder": 0.247e9, "text_encoder_2": 1.39e9, "text_encoder_3": 9.52e9}
-
-
-def dtype_keyword():
-    """diffusers 0.40 renamed `torch_dtype` to `dtype`; the transformers-4 line (0.39) takes `torch_dtype`."""
-    from packaging import version
-
-    import diffusers
-
-    return "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
 
 
 def worker(repo, dtype_name):

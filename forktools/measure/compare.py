@@ -5,9 +5,9 @@
 Columns: each line (lines/<line>/), under each of its test environments (line.toml `[environments]`, created by
 `make env ENV=...`; a line without any runs under this Python), on the pristine upstream release (the sdist extract in
 build/upstream/) and on the fork (pristine + the line's series, built in build/trees/<line>/, so src/diffusers is not
-touched). Each column is one pytest process over the scenario files, with its tree first on PYTHONPATH. Rows are
-scenarios; a cell is "pass" or the first line of the failure. Writes the markdown table and out/compare.json (used by
-the PR descriptions). An environment that has not been created yet is reported as a missing column, not run.
+touched). Each column is one pytest process over the line's scenario files (line.toml `[compare] tests`), with its
+tree first on PYTHONPATH. Rows are scenarios; a cell is "pass" or the first line of the failure. Writes the markdown
+table and out/compare.json (used by the PR descriptions). An environment that has not been created yet is reported as a missing column, not run.
 """
 
 import argparse
@@ -17,18 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 
+from .. import outcomes
 from ..envs import path as env_path
 from ..lines import ROOT, Line, names
 from ..queue import Queue
-
-
-SCENARIOS = [
-    os.path.join("tests", "contract", "test_sd3_dtype.py"),
-    os.path.join("tests", "contract", "test_issue_11117.py"),
-    os.path.join("tests", "contract", "test_loader_matches_transformers.py"),
-]
 
 
 def columns():
@@ -54,27 +47,23 @@ def trees(line):
     return str(pristine), str(fork)
 
 
-def run_side(python, pythonpath):
+def run_side(python, pythonpath, tests):
     """({test id: (passed, first line of the error)}, versions) for one column; skipped tests are left out."""
     with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "report.xml")
+        report = os.path.join(tmp, "outcomes.json")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [pythonpath, os.environ.get("PYTHONPATH")])))
-        files = [f for f in SCENARIOS if os.path.isfile(os.path.join(ROOT, f))]
-        cmd = [python, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
-        subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        files = [f for f in tests if os.path.isfile(os.path.join(ROOT, f))]
+        cmd = [python, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-p", "forktools.outcomes"]
+        subprocess.run(cmd, cwd=ROOT, env=dict(env, FORK_OUTCOMES=report), capture_output=True, text=True)
         results = {}
-        for case in ET.parse(report).getroot().iter("testcase"):
-            if case.find("skipped") is not None:
+        for node, (outcome, message) in outcomes.read(report).items():
+            if outcome in ("skipped", "xfailed"):
                 continue
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            name = f"{case.get('classname').rsplit('.', 1)[-1]}::{case.get('name')}"
-            if problem is None:
-                results[name] = (True, "")
-            else:
-                message = (problem.get("message") or problem.text or "").strip().splitlines()
-                results[name] = (False, message[0] if message else "failed")
+            # A scenario is `Class::test`, or `module::test` for a test outside a class.
+            file, *rest = node.split("::")
+            name = "::".join(rest if len(rest) > 1 else [os.path.basename(file)[: -len(".py")], *rest])
+            ok = outcome in ("passed", "xpassed")
+            results[name] = (ok, "" if ok else (message.strip().splitlines() or ["failed"])[0])
         probe = "import diffusers, transformers; print(diffusers.__version__, transformers.__version__)"
         versions = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True).stdout.split()
         return results, versions
@@ -98,7 +87,7 @@ def main():
             continue
         pristine, fork = trees(line)
         for side, tree in (("upstream", pristine), ("fork", fork)):
-            outcome, versions = run_side(python, tree)
+            outcome, versions = run_side(python, tree, line.config["compare"]["tests"])
             label = f"{line.name} / transformers {versions[1] if len(versions) > 1 else '?'} / {side}"
             headers.append(label)
             results[label] = {"diffusers": versions[0] if versions else "?", "results": outcome}
@@ -109,7 +98,7 @@ def main():
         scenarios += [name for name in results[label]["results"] if name not in scenarios]
     lines = [
         "Dtype scenarios (tests/contract/), each line under each of its transformers releases, pristine upstream "
-        "vs the fork; CPU, tiny SD3.5-layout stand-ins built by each environment's transformers. Empty: the scenario "
+        "vs the fork; CPU, tiny stand-in pipelines built by each environment's transformers. Empty: the scenario "
         "does not apply there (skipped).",
         "",
         "| scenario | " + " | ".join(headers) + " |",

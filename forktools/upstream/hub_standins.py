@@ -30,39 +30,15 @@ import re
 import shutil
 import sys
 import tempfile
+import tomllib
 
 import torch
 
 
 LFS_SUFFIXES = (".bin", ".safetensors", ".msgpack", ".onnx", ".pb", ".pt", ".pth", ".npy", ".dduf", ".model")
-REPOS = (
-    "hf-internal-testing/tiny-random-clip",
-    "hf-internal-testing/tiny-random-t5",
-    "AlanPonnachan/tiny-sd3-modular",
-    "hf-internal-testing/tiny-stable-diffusion-torch",
-    "hf-internal-testing/diffusers-stable-diffusion-tiny-all",
-    "hf-internal-testing/tiny-stable-diffusion-pipe-indexes",
-    "google/ddpm-cifar10-32",
-    "akasharidas/ddpm-cifar10-32-dot.in.name",
-    "hf-internal-testing/tiny-sdxl-custom-components",
-    "hf-internal-testing/tiny-sdxl-custom-all",
-    "hf-internal-testing/tiny-sdxl-modular",
-    "hf-internal-testing/tiny-random-chatglm3-6b",
-    "YiYiXu/tiny-random-mclip-base",
-    "hf-internal-testing/tiny-random-DPTForDepthEstimation",
-    "hf-internal-testing/tiny-random-BertModel",
-    "hf-internal-testing/tiny-random-umt5",
-    "hf-internal-testing/tiny-random-T5Model",
-    "hf-internal-testing/tiny-random-T5ForConditionalGeneration",
-    "hf-internal-testing/tiny-random-roberta",
-    "hf-internal-testing/tiny-random-ClapModel",
-    "hf-internal-testing/tiny-random-SiglipVisionModel",
-    "finetrainers/dummy-hunyaunvideo",
-    "hf-internal-testing/tiny-random-LlamaForCausalLM",
-    "hf-internal-testing/llama-tokenizer",
-    "hf-internal-testing/dummy-gemma",
-    "hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration",
-)
+# The repositories built: the data of `make upstream-suite` (suite.toml, beside this file).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "suite.toml"), "rb") as _f:
+    REPOS = tuple(tomllib.load(_f)["hub_repos"])
 
 
 # ---------------------------------------------------------------------------------------------------- hub cache

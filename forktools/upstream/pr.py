@@ -29,11 +29,11 @@ from pathlib import Path
 
 from ..lines import ROOT, select
 from ..queue import GIT_ENV, Queue
+from .suite import SuiteError, extract_tests
 
 
-AUTHOR = ("diffusers SD3 dtype fork", "sd3-dtype-fork@users.noreply.github.com")
+AUTHOR = ("forktools", "forktools@localhost")  # of the throw-away commits below; the mails' is the line's
 DATE = "2026-01-01T00:00:00+00:00"
-ISSUE = "#11117"
 
 
 def git(*args, cwd, check=True, input=None):
@@ -57,20 +57,14 @@ def pristine_repo(queue, folder, upstream=None):
     queue.ensure_pristine()
     shutil.copytree(queue.upstream_dir, folder, ignore=shutil.ignore_patterns("*.egg-info", "PKG-INFO"))
     if upstream is not None:
-        subprocess.run(["tar", "-x", "-C", folder], input=upstream_tests(upstream, queue.line), check=True)
+        try:
+            tests_root = extract_tests(upstream, queue.line.upstream_tests["revision"], queue.line.root)
+        except SuiteError as error:
+            raise SystemExit(str(error)) from None
+        shutil.copytree(tests_root / "tests", os.path.join(folder, "tests"), dirs_exist_ok=True)
     git("init", "-q", "-b", "main", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-q", "-m", f"diffusers {queue.version}", cwd=folder)
-
-
-def upstream_tests(upstream, line):
-    """upstream's tests/ at the line's `[upstream_tests]` revision, as a tar stream."""
-    revision = line.upstream_tests["revision"]
-    cmd = ["git", "-C", str(upstream), "archive", "--format=tar", revision, "tests"]
-    proc = subprocess.run(cmd, capture_output=True, env=GIT_ENV)
-    if proc.returncode != 0:
-        raise SystemExit(f"{upstream} does not hold revision {revision} of huggingface/diffusers: {proc.stderr!r}")
-    return proc.stdout
 
 
 def source_diff(queue, pr):
@@ -146,7 +140,9 @@ def commit_message(queue, pr):
         description = queue.header_fields(queue.read_patch(name)[0]).get("Description", "")
         for paragraph in paragraphs(description):
             lines += [textwrap.fill(paragraph, 72), ""]
-    lines += [f"Related to {ISSUE}.", "", "Behaviour changes:", ""]
+    if pr.get("related"):
+        lines += [f"Related to {pr['related']}.", ""]
+    lines += ["Behaviour changes:", ""]
     for change in pr.get("changes", []):
         lines += [textwrap.fill(change, 72, initial_indent="* ", subsequent_indent="  "), ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -159,7 +155,7 @@ def mail(queue, pr, source, tests):
     subject = pr["title"]
     return (
         "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
-        f"From: {AUTHOR[0]} <{AUTHOR[1]}>\n"
+        f"From: {pr['author']}\n"
         "Date: Thu, 1 Jan 2026 00:00:00 +0000\n"
         f"Subject: [PATCH] {subject}\n\n"
         + commit_message(queue, pr).split("\n", 2)[2]
@@ -231,13 +227,8 @@ def pipelines_table(line, pr):
 
 def intro(line, pr, number):
     """The PR's opening paragraph: `intro` names a text of the line's [pr_intros] (or is the text itself)."""
-    if "intro" in pr:
-        text = line.config.get("pr_intros", {}).get(pr["intro"], pr["intro"])
-        return text.strip().replace("{number}", str(number)).replace("{version}", line.version)
-    return (
-        f"PR {number} of the SD3 mixed-precision series (diffusers {line.version}). Related to {ISSUE}: the plain "
-        "repro of that\nissue passes on today's stack, but the neighbouring cases below still fail."
-    )
+    text = line.config.get("pr_intros", {}).get(pr["intro"], pr["intro"])
+    return text.strip().replace("{number}", str(number)).replace("{version}", line.version)
 
 
 def suite_counts(line, pr=None):
@@ -281,12 +272,8 @@ def suite_counts(line, pr=None):
     return "\n".join(out)
 
 
-def scenarios_section(pr):
-    return (
-        "Dtype scenarios on tiny SD3.5-layout pipelines, on pristine releases and on our fork, which carries this PR "
-        "together\nwith the rest of the series (so a row may also need another PR of the series); the tests in the "
-        "next section are the\nones checked against this PR alone.\n\n" + before_after(pr)
-    )
+def scenarios_section(line, pr):
+    return line.config["compare"]["pr_text"].strip() + "\n\n" + before_after(pr)
 
 
 def pr_body(queue, pr, number, tests, verified):
@@ -322,7 +309,7 @@ def pr_body(queue, pr, number, tests, verified):
 
 ## Before / after
 
-{pipelines_table(line, pr) if pr.get("families") else scenarios_section(pr)}
+{pipelines_table(line, pr) if pr.get("families") else scenarios_section(line, pr)}
 
 ## How was it tested?
 
@@ -352,7 +339,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     queue = Queue(select(args.line, materialized_first=True))
     line = queue.line
-    prs = line.pull_requests
+    # A [[pr]] takes what it does not set from the line's [pr_defaults] (author, related, intro).
+    prs = [{**line.config.get("pr_defaults", {}), **pr} for pr in line.pull_requests]
     out = Path(args.out) / line.name
     if out.exists():
         shutil.rmtree(out)

@@ -16,7 +16,7 @@ built once per transformers version into build/hub-standins/<version>/; each sid
 tests that compare with hard-coded expected slices fail on both sides: what counts is the difference.
 
 Writes out/upstream-suite/<line>.json and .md (per-file counts, regressions, fixed tests, the tests failing on both
-sides by cause) and the raw junit reports and logs under out/upstream-suite/<line>/. --record also copies the json
+sides by cause) and the raw outcome records and logs under out/upstream-suite/<line>/. --record also copies the json
 and md to lines/<line>/upstream-suite.{json,md}, the evidence `make pr` quotes. Exit status: 0, 1 when a test that
 passes on pristine fails on the fork, 2 when the suite cannot run (a missing package, a missing revision).
 """
@@ -35,194 +35,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
+from .. import outcomes
+from ..envs import tree_version
 from ..lines import ROOT, select
 from ..queue import Queue
 
 
-# Upstream's test files per family of the series' patches (the loader tests under "sd3"); `--families` picks.
-FAMILIES = {
-    "sd3": (
-        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3.py",
-        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_img2img.py",
-        "tests/pipelines/stable_diffusion_3/test_pipeline_stable_diffusion_3_inpaint.py",
-        "tests/pipelines/controlnet_sd3/test_controlnet_sd3.py",
-        "tests/pipelines/controlnet_sd3/test_controlnet_inpaint_sd3.py",
-        "tests/pipelines/pag/test_pag_sd3.py",
-        "tests/pipelines/pag/test_pag_sd3_img2img.py",
-        "tests/modular_pipelines/stable_diffusion_3/test_modular_pipeline_stable_diffusion_3.py",
-        "tests/pipelines/test_pipelines.py",
-    ),
-    "sd": (
-        "tests/pipelines/stable_diffusion/test_stable_diffusion.py",
-        "tests/pipelines/stable_diffusion/test_stable_diffusion_img2img.py",
-        "tests/pipelines/stable_diffusion/test_stable_diffusion_inpaint.py",
-        "tests/pipelines/stable_diffusion/test_stable_diffusion_instruction_pix2pix.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_depth.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_inpaint.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_latent_upscale.py",
-        "tests/pipelines/stable_diffusion_2/test_stable_diffusion_upscale.py",
-        "tests/pipelines/controlnet/test_controlnet.py",
-        "tests/pipelines/controlnet/test_controlnet_img2img.py",
-        "tests/pipelines/controlnet/test_controlnet_inpaint.py",
-        "tests/pipelines/pag/test_pag_sd.py",
-        "tests/pipelines/pag/test_pag_sd_img2img.py",
-        "tests/pipelines/pag/test_pag_sd_inpaint.py",
-        "tests/pipelines/pag/test_pag_controlnet_sd.py",
-        "tests/pipelines/pag/test_pag_controlnet_sd_inpaint.py",
-        "tests/pipelines/pag/test_pag_animatediff.py",
-        "tests/pipelines/animatediff/test_animatediff.py",
-        "tests/pipelines/animatediff/test_animatediff_controlnet.py",
-        "tests/pipelines/animatediff/test_animatediff_sparsectrl.py",
-        "tests/pipelines/animatediff/test_animatediff_video2video.py",
-        "tests/pipelines/animatediff/test_animatediff_video2video_controlnet.py",
-        "tests/pipelines/latent_consistency_models/test_latent_consistency_models.py",
-        "tests/pipelines/latent_consistency_models/test_latent_consistency_models_img2img.py",
-        "tests/pipelines/stable_unclip/test_stable_unclip.py",
-        "tests/pipelines/stable_unclip/test_stable_unclip_img2img.py",
-        "tests/pipelines/marigold/test_marigold_depth.py",
-        "tests/pipelines/marigold/test_marigold_intrinsics.py",
-        "tests/pipelines/marigold/test_marigold_normals.py",
-        "tests/pipelines/ledits_pp/test_ledits_pp_stable_diffusion.py",
-        "tests/pipelines/stable_diffusion_adapter/test_stable_diffusion_adapter.py",
-    ),
-    "sdxl": (
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_adapter.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_img2img.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_inpaint.py",
-        "tests/pipelines/stable_diffusion_xl/test_stable_diffusion_xl_instruction_pix2pix.py",
-        "tests/pipelines/controlnet/test_controlnet_sdxl.py",
-        "tests/pipelines/controlnet/test_controlnet_sdxl_img2img.py",
-        "tests/pipelines/controlnet/test_controlnet_inpaint_sdxl.py",
-        "tests/pipelines/pag/test_pag_sdxl.py",
-        "tests/pipelines/pag/test_pag_sdxl_img2img.py",
-        "tests/pipelines/pag/test_pag_sdxl_inpaint.py",
-        "tests/pipelines/pag/test_pag_controlnet_sdxl.py",
-        "tests/pipelines/pag/test_pag_controlnet_sdxl_img2img.py",
-        "tests/pipelines/pag/test_pag_kolors.py",
-        "tests/pipelines/animatediff/test_animatediff_sdxl.py",
-        "tests/pipelines/ledits_pp/test_ledits_pp_stable_diffusion_xl.py",
-        "tests/pipelines/kolors/test_kolors.py",
-        "tests/pipelines/kolors/test_kolors_img2img.py",
-        "tests/modular_pipelines/stable_diffusion_xl/test_modular_pipeline_stable_diffusion_xl.py",
-    ),
-    "kandinsky": (
-        "tests/pipelines/kandinsky/test_kandinsky.py",
-        "tests/pipelines/kandinsky/test_kandinsky_combined.py",
-        "tests/pipelines/kandinsky/test_kandinsky_img2img.py",
-        "tests/pipelines/kandinsky/test_kandinsky_inpaint.py",
-        "tests/pipelines/kandinsky/test_kandinsky_prior.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_combined.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_controlnet.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_controlnet_img2img.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_img2img.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_inpaint.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_prior.py",
-        "tests/pipelines/kandinsky2_2/test_kandinsky_prior_emb2emb.py",
-        "tests/pipelines/kandinsky3/test_kandinsky3.py",
-        "tests/pipelines/kandinsky3/test_kandinsky3_img2img.py",
-    ),
-    "deepfloyd_if": (
-        "tests/pipelines/deepfloyd_if/test_if.py",
-        "tests/pipelines/deepfloyd_if/test_if_img2img.py",
-        "tests/pipelines/deepfloyd_if/test_if_img2img_superresolution.py",
-        "tests/pipelines/deepfloyd_if/test_if_inpainting.py",
-        "tests/pipelines/deepfloyd_if/test_if_inpainting_superresolution.py",
-        "tests/pipelines/deepfloyd_if/test_if_superresolution.py",
-    ),
-    "stable_cascade": (
-        "tests/pipelines/stable_cascade/test_stable_cascade_combined.py",
-        "tests/pipelines/stable_cascade/test_stable_cascade_decoder.py",
-        "tests/pipelines/stable_cascade/test_stable_cascade_prior.py",
-    ),
-    "shap_e": (
-        "tests/pipelines/shap_e/test_shap_e.py",
-        "tests/pipelines/shap_e/test_shap_e_img2img.py",
-    ),
-    "audioldm2": ("tests/pipelines/audioldm2/test_audioldm2.py",),
-    "prx": (
-        "tests/pipelines/prx/test_pipeline_prx.py",
-        "tests/pipelines/prx/test_pipeline_prx_pixel.py",
-    ),
-    "stable_audio": ("tests/pipelines/stable_audio/test_stable_audio.py",),
-    "longcat_audio_dit": ("tests/pipelines/longcat_audio_dit/test_longcat_audio_dit.py",),
-    "pixart": (
-        "tests/pipelines/pixart_alpha/test_pixart.py",
-        "tests/pipelines/pixart_sigma/test_pixart.py",
-        "tests/pipelines/pag/test_pag_pixart_sigma.py",
-        "tests/pipelines/allegro/test_allegro.py",
-        "tests/pipelines/latte/test_latte.py",
-    ),
-    "hidream": ("tests/pipelines/hidream_image/test_pipeline_hidream.py",),
-    "aura-flow": ("tests/pipelines/aura_flow/test_pipeline_aura_flow.py",),
-    "lumina": ("tests/pipelines/lumina/test_lumina_nextdit.py",),
-    "lumina2": ("tests/pipelines/lumina2/test_pipeline_lumina2.py",),
-    "ltx_mochi": (
-        "tests/pipelines/ltx/test_ltx.py",
-        "tests/pipelines/ltx/test_ltx_condition.py",
-        "tests/pipelines/ltx/test_ltx_image2video.py",
-        "tests/pipelines/mochi/test_mochi.py",
-    ),
-    "cogvideox": (
-        "tests/pipelines/cogvideo/test_cogvideox.py",
-        "tests/pipelines/cogvideo/test_cogvideox_fun_control.py",
-        "tests/pipelines/cogvideo/test_cogvideox_image2video.py",
-        "tests/pipelines/cogvideo/test_cogvideox_video2video.py",
-        "tests/pipelines/cogview3/test_cogview3plus.py",
-    ),
-    "easyanimate": ("tests/pipelines/easyanimate/test_easyanimate.py",),
-    "motif_video": (
-        "tests/pipelines/motif_video/test_motif_video.py",
-        "tests/pipelines/motif_video/test_motif_video_image2video.py",
-    ),
-    "flux": (
-        "tests/pipelines/flux/test_pipeline_flux.py",
-        "tests/pipelines/flux/test_pipeline_flux_img2img.py",
-        "tests/pipelines/flux/test_pipeline_flux_inpaint.py",
-        "tests/pipelines/flux/test_pipeline_flux_fill.py",
-        "tests/pipelines/flux/test_pipeline_flux_kontext.py",
-        "tests/pipelines/flux/test_pipeline_flux_kontext_inpaint.py",
-        "tests/pipelines/flux/test_pipeline_flux_control.py",
-        "tests/pipelines/flux/test_pipeline_flux_control_img2img.py",
-        "tests/pipelines/flux/test_pipeline_flux_control_inpaint.py",
-        "tests/pipelines/flux/test_pipeline_flux_redux.py",
-        "tests/pipelines/controlnet_flux/test_controlnet_flux.py",
-        "tests/pipelines/controlnet_flux/test_controlnet_flux_img2img.py",
-        "tests/pipelines/controlnet_flux/test_controlnet_flux_inpaint.py",
-        "tests/pipelines/visualcloze/test_pipeline_visualcloze_combined.py",
-        "tests/pipelines/visualcloze/test_pipeline_visualcloze_generation.py",
-    ),
-    "chroma": (
-        "tests/pipelines/chroma/test_pipeline_chroma.py",
-        "tests/pipelines/chroma/test_pipeline_chroma_img2img.py",
-    ),
-    "qwenimage": (
-        "tests/pipelines/qwenimage/test_qwenimage.py",
-        "tests/pipelines/qwenimage/test_qwenimage_controlnet.py",
-        "tests/pipelines/qwenimage/test_qwenimage_img2img.py",
-        "tests/pipelines/qwenimage/test_qwenimage_inpaint.py",
-        "tests/pipelines/qwenimage/test_qwenimage_edit.py",
-        "tests/pipelines/qwenimage/test_qwenimage_edit_plus.py",
-    ),
-    "flux2": (
-        "tests/pipelines/flux2/test_pipeline_flux2.py",
-        "tests/pipelines/flux2/test_pipeline_flux2_klein.py",
-        "tests/pipelines/flux2/test_pipeline_flux2_klein_inpaint.py",
-        "tests/pipelines/flux2/test_pipeline_flux2_klein_kv.py",
-    ),
-    "krea2": ("tests/pipelines/krea2/test_krea2.py",),
-    "z_image": (
-        "tests/pipelines/z_image/test_z_image.py",
-        "tests/pipelines/z_image/test_z_image_img2img.py",
-        "tests/pipelines/z_image/test_z_image_inpaint.py",
-    ),
-}
+# The test files per family and the hub repositories they need: data, in suite.toml beside this file.
+with open(Path(__file__).with_name("suite.toml"), "rb") as _f:
+    DATA = tomllib.load(_f)
+FAMILIES = {name: tuple(files) for name, files in DATA["families"].items()}
 FILES = tuple(file for files in FAMILIES.values() for file in files)
 SIDES = ("pristine", "fork")
 # Import name -> pip requirement of what the tests need beyond the fork's own requirements (our `test` extra).
@@ -234,7 +60,7 @@ REQUIRED = {
     "sentencepiece": "sentencepiece",  # the ChatGLM3 (Kolors) tokenizer and its stand-in
     "torchsde": "torchsde",  # Stable Audio's CosineDPMSolverMultistepScheduler (BrownianTree noise)
 }
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+OUTCOMES = outcomes.OUTCOMES
 PASSING, FAILING = ("passed", "xpassed"), ("failed", "error", "xfailed")
 TEST_TIMEOUT = 300  # seconds per test, with pytest-timeout (when installed)
 FILE_TIMEOUT = 1800  # seconds per test file
@@ -304,13 +130,13 @@ def extract_tests(upstream, revision, root=ROOT):
 def ensure_standins(builder_src, root=ROOT):
     """
     The stand-in hub cache for the running python's transformers: build/hub-standins/<version>/hub, built (once, and
-    again when hub_standins.py changes) by this python with `builder_src` (a folder holding diffusers) first on
+    again when hub_standins.py or the hub_repos of suite.toml change) by this python with `builder_src` (a folder holding diffusers) first on
     PYTHONPATH.
     """
     version = metadata.version("transformers")
     folder = root / "build" / "hub-standins" / version
     builder = Path(__file__).with_name("hub_standins.py")
-    stamp = hashlib.sha256(builder.read_bytes()).hexdigest()
+    stamp = hashlib.sha256(builder.read_bytes() + json.dumps(DATA["hub_repos"]).encode()).hexdigest()
     if (folder / "builder.sha256").is_file() and (folder / "builder.sha256").read_text() == stamp:
         return folder / "hub"
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -352,14 +178,16 @@ def _rel(path):
 
 
 # ---------------------------------------------------------------------------------------------------- running
-def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_timeout=TEST_TIMEOUT):
+def run_pytest(cwd, src, home, args, report, log, file_timeout=FILE_TIMEOUT, test_timeout=TEST_TIMEOUT):
     """
-    Run pytest on `args` in `cwd` with `src` first on PYTHONPATH, offline with the hub cache of `home`, writing a
-    junit report to `xml` and the output to `log`. Returns the exit status, or None when it ran past `file_timeout`.
+    Run pytest on `args` in `cwd` with `src` first on PYTHONPATH, offline with the hub cache of `home`, recording the
+    outcomes to `report` (forktools.outcomes) and the output to `log`. Returns the exit status, or None when it ran
+    past `file_timeout`.
     """
     env = dict(
         _clean_env(),
-        PYTHONPATH=str(src),
+        PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]),  # ROOT: the outcomes plugin
+        FORK_OUTCOMES=str(report),
         HF_HOME=str(home),
         HF_HUB_CACHE=str(Path(home) / "hub"),
         HF_HUB_OFFLINE="1",
@@ -368,11 +196,12 @@ def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_t
         OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
     )
     cwd = Path(cwd).resolve()  # pytest names tests relative to the real path of its rootdir
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfExX", "--rootdir", str(cwd)]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "forktools.outcomes", "-q", "-rfExX"]
+    cmd += ["--rootdir", str(cwd)]
     if importlib.util.find_spec("pytest_timeout") is not None:
         cmd += ["--timeout", str(test_timeout)]
-    cmd += [f"--junitxml={xml}", *args]
-    Path(xml).unlink(missing_ok=True)
+    cmd += args
+    Path(report).unlink(missing_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -382,47 +211,6 @@ def run_pytest(cwd, src, home, args, xml, log, file_timeout=FILE_TIMEOUT, test_t
             proc.wait()
             out.write(f"\n[forktools] killed after {file_timeout} s\n")
             return None
-
-
-def read_junit(xml, files, log_text=""):
-    """
-    {node id: (outcome, message)} of a junit report of pytest on `files` (paths relative to the rootdir). Outcomes
-    are OUTCOMES; a non-strict XPASS, which junit reports as a pass, is read from the `-rX` summary in `log_text`.
-    """
-    modules = sorted(((f[: -len(".py")].replace("/", "."), f) for f in files), key=lambda m: -len(m[0]))
-    xpassed = set(re.findall(r"^XPASS (\S+)", log_text, re.M))
-    results = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        classname, name = case.get("classname", ""), case.get("name", "")
-        node = None
-        for module, path in modules:
-            if classname == module:
-                node = f"{path}::{name}"
-            elif classname.startswith(module + "."):
-                node = f"{path}::{classname[len(module) + 1 :].replace('.', '::')}::{name}"
-            if node:
-                break
-        if node is None and not classname:  # a collection error: classname "", name the module
-            node = next((path for module, path in modules if name == module), name)
-        elif node is None:
-            node = f"{files[0] if len(files) == 1 else '?'}::{classname.strip('.').replace('.', '::')}::{name}"
-        children = {child.tag: child for child in case}
-        outcome, message = "passed", ""
-        for tag, kind in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):
-            if tag in children:
-                child = children[tag]
-                outcome = "xfailed" if child.get("type") == "pytest.xfail" else kind
-                message = (child.get("message") or "") + "\n" + (child.text or "")
-                errors = [line[1:].strip() for line in (child.text or "").splitlines() if line.startswith("E ")]
-                if message.startswith("collection failure") and errors:
-                    message = f"collection failure: {errors[-1]}\n{child.text}"
-                break
-        if outcome == "passed" and node in xpassed:
-            outcome = "xpassed"
-        # A teardown error is a second testcase of the same test: an error or a failure wins.
-        if node not in results or outcome in ("error", "failed"):
-            results[node] = (outcome, message)
-    return results
 
 
 def counts(results):
@@ -477,24 +265,19 @@ def run_side(side, tests_root, src, hub, files, raw, work, file_timeout):
     done = {}
     for file in files:
         stem = Path(file).stem
-        xml, log = raw / side / f"{stem}.xml", raw / side / f"{stem}.log"
+        report, log = raw / side / f"{stem}.json", raw / side / f"{stem}.log"
         start = time.monotonic()
-        status = run_pytest(tests_root, src, home, [file], xml, log, file_timeout=file_timeout)
+        status = run_pytest(tests_root, src, home, [file], report, log, file_timeout=file_timeout)
         wall = time.monotonic() - start
         if status is None:
             done[file] = (None, f"not run to the end: killed after {file_timeout} s")
-        elif not xml.is_file():
+        elif not report.is_file():
             done[file] = (None, f"not run: pytest exited with {status} and no report (see {_rel(log)})")
         else:
-            results = read_junit(xml, [file], log.read_text(errors="replace"))
+            results = outcomes.read(report)
             done[file] = (results, counts(results))
         print(f"[{side}] {file}: {done[file][1]} ({wall:.0f} s)", flush=True)
     return done
-
-
-def tree_version(src):
-    text = (Path(src) / "diffusers" / "__init__.py").read_text(encoding="utf-8")
-    return re.search(r'^__version__ = "(.+)"$', text, re.M).group(1)
 
 
 # ---------------------------------------------------------------------------------------------------- reports
@@ -581,12 +364,11 @@ def run_tests(repo, ids, src):
     if missing:
         raise SystemExit(f"the upstream tests need: {', '.join(missing)} (pip install, or `make install`)")
     hub = ensure_standins(src)
-    files = sorted({node.split("::")[0] for node in ids})
     with tempfile.TemporaryDirectory(prefix="upstream-tests-") as tmp:
         home = private_home(hub, Path(tmp) / "hfhome")
-        xml, log = Path(tmp) / "report.xml", Path(tmp) / "pytest.log"
-        run_pytest(repo, src, home, list(ids), xml, log)
-        results = read_junit(xml, files, log.read_text(errors="replace")) if xml.is_file() else {}
+        report, log = Path(tmp) / "outcomes.json", Path(tmp) / "pytest.log"
+        run_pytest(repo, src, home, list(ids), report, log)
+        results = outcomes.read(report)
     found = {}
     for node in ids:
         cases = [o for n, (o, _) in results.items() if re.fullmatch(re.escape(node) + r"(\[.*\]|_\d+(_\w*)?)?", n)]

@@ -35,7 +35,7 @@ from diffusers import (
     StableDiffusion3Img2ImgPipeline,
     StableDiffusion3Pipeline,
 )
-from tests.checks import DTYPE_KWARG, assert_module_dtype
+from tests.checks import DTYPE_KWARG, assert_module_dtype, pristine_src
 
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
@@ -407,21 +407,6 @@ def upstream_main(paths_json, out_folder):
             outputs = {"error": f"{type(error).__name__}: {error}"}
         torch.save(outputs, os.path.join(out_folder, f"outputs-{label}.pt"))
     Path(out_folder, "version").write_text(f"{diffusers.__version__} {diffusers.__file__}")
-
-
-def pristine_src():
-    """The pristine upstream tree of the installed fork's release (the line whose pin is that version)."""
-    from forktools.lines import Line, names
-
-    version = diffusers.__version__.split("+")[0]
-    for name in names():
-        line = Line(name)
-        if line.version == version:
-            src = line.upstream_dir / "src"
-            if (src / "diffusers" / "__init__.py").is_file():
-                return src
-            pytest.skip(f"no pristine diffusers {version} tree at {src} (`make vendor LINE={name}` extracts it)")
-    pytest.skip(f"no line of this repository pins diffusers {version}")
 
 
 @pytest.fixture(scope="module")

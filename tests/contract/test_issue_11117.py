@@ -15,9 +15,8 @@ import sys
 import pytest
 import transformers
 
-import diffusers
-from forktools.lines import of_version
-from forktools.queue import Queue
+from forktools.envs import dtype_keyword
+from tests.checks import pristine_src
 
 
 pytestmark = pytest.mark.skipif(
@@ -32,14 +31,12 @@ TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 # Load the pipeline in a dtype, generate two steps, and report what happened as JSON.
 PROBE = """
 import json, sys, torch
-from packaging import version
 import diffusers
 from diffusers import StableDiffusion3Pipeline
 
-repo, dtype = sys.argv[1], getattr(torch, sys.argv[2])
-keyword = "dtype" if version.parse(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+repo, dtype, keyword = sys.argv[1], getattr(torch, sys.argv[2]), sys.argv[3]
 pipe = StableDiffusion3Pipeline.from_pretrained(repo, **{keyword: dtype})
-dtypes = {name: sorted({str(p.dtype) for p in getattr(pipe, name).parameters()}) for name in sys.argv[3:]}
+dtypes = {name: sorted({str(p.dtype) for p in getattr(pipe, name).parameters()}) for name in sys.argv[4:]}
 try:
     pipe("a photo of a cat", num_inference_steps=2, height=32, width=32, generator=torch.Generator().manual_seed(0))
     error = None
@@ -53,7 +50,8 @@ def probe(repo, dtype_name, pythonpath=None):
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-c", PROBE, repo, dtype_name, *TEXT_ENCODERS]
+    # Pristine is the same release as the fork under test, so it takes the same keyword.
+    cmd = [sys.executable, "-c", PROBE, repo, dtype_name, dtype_keyword(), *TEXT_ENCODERS]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -62,10 +60,7 @@ def probe(repo, dtype_name, pythonpath=None):
 @pytest.fixture(scope="module")
 def pristine():
     # The pristine release of the line under test (the imported diffusers, which `make compare` puts on PYTHONPATH).
-    path = Queue(of_version(diffusers.__version__)).upstream_dir / "src"
-    if not (path / "diffusers" / "__init__.py").is_file():
-        pytest.skip(f"no pristine upstream tree in {path}: run `make vendor`")
-    return str(path)
+    return str(pristine_src())
 
 
 def test_the_fixture_is_written_like_the_real_repositories(sd35_repo):

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from transformers import CLIPTextModelWithProjection
 
 from diffusers.commands.dtype_report import DtypeReportCommand, analyse, read_safetensors_header
+from forktools.envs import dtype_keyword
 
 
 def cli(*args):
@@ -201,14 +202,6 @@ def test_hub_ids_are_read_through_huggingface_hub_headers_only(repo, monkeypatch
 
 
 # ----------------------------------------------------------------------------------------------- review findings
-
-
-def dtype_kwarg():
-    """The name of transformers' dtype argument: `dtype` from 4.56 on, `torch_dtype` before."""
-    import transformers
-    from packaging.version import Version
-
-    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
 @pytest.fixture(scope="module")
@@ -401,7 +394,7 @@ def test_fp32_tensors_kept_by_the_models_own_rule_are_not_a_mixed_checkpoint(rep
     from transformers import T5EncoderModel
 
     folder = repo / "text_encoder_3"
-    T5EncoderModel.from_pretrained(folder, **{dtype_kwarg(): torch.float16}).save_pretrained(folder)
+    T5EncoderModel.from_pretrained(folder, **{dtype_keyword("transformers"): torch.float16}).save_pretrained(folder)
     tensors = load_file(folder / "model.safetensors")
     fp32 = {name for name, tensor in tensors.items() if tensor.dtype == torch.float32}
     assert fp32 and all(".wo." in name for name in fp32)  # what transformers writes

@@ -5,22 +5,12 @@ import time
 
 import pytest
 
+# The outcomes are recorded as every tool of the fork records them: forktools.outcomes' hooks run from here.
+from forktools.outcomes import RECORDED as OUTCOMES
+from forktools.outcomes import pytest_collectreport, pytest_runtest_logreport  # noqa: F401
+
 
 RESULTS = {}  # nodeid -> dict(model=..., dtype=..., case=..., seconds_per_step=..., note=...)
-OUTCOMES = {}
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        crash = getattr(report.longrepr, "reprcrash", None)
-        if crash is not None:
-            message = crash.message.splitlines()[0]
-        elif isinstance(report.longrepr, tuple):  # a skip: (file, line, reason)
-            message = report.longrepr[2]
-        else:
-            message = str(report.longrepr or "").strip().splitlines()[-1:] or [""]
-            message = message[0]
-        OUTCOMES[report.nodeid] = (report.outcome, message)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -46,7 +36,8 @@ def pytest_sessionfinish(session, exitstatus):
         outcome, message = OUTCOMES[nodeid]
         info = RESULTS.get(nodeid, {})
         skipped += outcome == "skipped"
-        result = outcome if outcome == "passed" else f"{outcome}: {message[:100]}".replace("|", "/")
+        first = (message.splitlines() or [""])[0]
+        result = outcome if outcome == "passed" else f"{outcome}: {first[:100]}".replace("|", "/")
         speed = f"{info['seconds_per_step']:.3f}" if info.get("seconds_per_step") else ""
         lines.append(
             f"| {info.get('model', '')} | {info.get('dtype', '')} | {info.get('case', nodeid.split('::')[-1])} "

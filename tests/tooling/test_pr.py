@@ -23,7 +23,8 @@ def test_each_pr_is_its_patches_alone_with_its_behaviour_changes(tmp_path):
     for number, pr in enumerate(prs, 1):
         mail = (tmp_path / queue.line.name / f"{number:02d}-{pr['name']}.patch").read_text()
         assert mail.startswith("From ") and f"\nSubject: [PATCH] {pr['title']}\n" in mail
-        assert "Related to #11117." in mail and "Fixes #11117" not in mail
+        related = {**queue.line.config.get("pr_defaults", {}), **pr}.get("related")
+        assert related is None or f"Related to {related}." in mail and f"Fixes {related}" not in mail
         # Exactly the files of its own patches, nothing from the rest of the series.
         source = mail.split("\n---\n", 1)[1].split("\ndiff --git a/tests/", 1)[0]
         touched = {rel for name in pr["patches"] for rel in files_in_diff(queue.read_patch(name)[1])}

@@ -1,4 +1,4 @@
-"""`make upstream-suite`: skipped without an upstream repository; the hub stand-ins; junit reading and the verdict."""
+"""`make upstream-suite`: skipped without an upstream repository; the hub stand-ins; recorded outcomes and the verdict."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import types
 import pytest
 
 from forktools.lines import ROOT
+from forktools import outcomes
 from forktools.upstream import hub_standins, suite
 from forktools.upstream import pr as make_pr
 
@@ -92,62 +93,74 @@ def test_the_text_encoder_tokenizers_have_what_upstreams_tests_rely_on(tmp_path)
 FILE = "tests/pipelines/test_x.py"
 
 
-def junit(tmp_path, name, cases):
-    """A pytest-style junit report of FILE: cases are (class, test, inner xml)."""
-    body = "".join(
-        f'<testcase classname="tests.pipelines.test_x{"." + cls if cls else ""}" name="{test}" time="0.1">{inner}'
-        "</testcase>"
-        for cls, test, inner in cases
-    )
-    path = tmp_path / f"{name}.xml"
-    path.write_text(f'<?xml version="1.0"?><testsuites><testsuite name="pytest">{body}</testsuite></testsuites>')
-    return path
+def recorded(tmp_path, side, body):
+    """The outcomes forktools.outcomes records for a FILE holding `body`, run by pytest in its own rootdir."""
+    folder = tmp_path / side
+    (folder / FILE).parent.mkdir(parents=True)
+    (folder / FILE).write_text("import pytest\n" + textwrap.dedent(body))
+    report = tmp_path / f"{side}.json"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "forktools.outcomes", FILE]
+    env = dict(os.environ, FORK_OUTCOMES=str(report), PYTHONPATH=str(ROOT))
+    subprocess.run(cmd, cwd=folder, env=env, capture_output=True)
+    return outcomes.read(report)
 
 
-def test_junit_reports_are_read_and_compared(tmp_path):
-    failure = '<failure message="AssertionError: Expected: [0.1]">trace</failure>'
-    xfail = '<skipped type="pytest.xfail" message="Some import error" />'
-    pristine = junit(
+def test_outcomes_are_recorded_and_compared(tmp_path):
+    fixture = """
+        @pytest.fixture
+        def teardown_error():
+            yield
+            raise RuntimeError("failed on teardown")
+    """
+    pristine = recorded(
         tmp_path,
         "pristine",
-        [
-            ("Fast", "test_same", ""),
-            ("Fast", "test_broken", ""),
-            ("Fast", "test_repaired", failure),
-            ("Fast", "test_marked", xfail),
-            ("Fast", "test_gpu", '<skipped type="pytest.skip" message="test requires a hardware accelerator" />'),
-            ("Fast", "test_gpu", ""),
-            ("", "test_function", ""),
-        ],
+        fixture
+        + """
+        class TestFast:
+            def test_same(self): pass
+            def test_broken(self): pass
+            def test_repaired(self): assert [0.2] == [0.1], "Expected: [0.1]"
+            @pytest.mark.xfail(reason="Some import error")
+            def test_marked(self): assert False
+            def test_gpu(self): pytest.skip("test requires a hardware accelerator")
+        def test_function(): pass
+        """,
     )
-    fork = junit(
+    fork = recorded(
         tmp_path,
         "fork",
-        [
-            ("Fast", "test_same", ""),
-            ("Fast", "test_broken", '<failure message="RuntimeError: dtype">trace</failure>'),
-            ("Fast", "test_repaired", ""),
-            ("Fast", "test_marked", ""),
-            ("Fast", "test_gpu", '<skipped type="pytest.skip" message="test requires a hardware accelerator" />'),
-            ("", "test_function", ""),
-            ("", "test_function", '<error message="failed on teardown">trace</error>'),
-        ],
+        fixture
+        + """
+        class TestFast:
+            def test_same(self): pass
+            def test_broken(self): raise RuntimeError("dtype")
+            def test_repaired(self): pass
+            @pytest.mark.xfail(reason="Some import error")
+            def test_marked(self): pass
+            def test_gpu(self): pytest.skip("test requires a hardware accelerator")
+        def test_function(teardown_error): pass
+        """,
     )
-    log = f"XPASS {FILE}::Fast::test_marked - Some import error\n"
-    before, after = suite.read_junit(pristine, [FILE]), suite.read_junit(fork, [FILE], log)
-    assert before[f"{FILE}::Fast::test_repaired"][0] == "failed"
-    assert before[f"{FILE}::Fast::test_marked"][0] == "xfailed" and after[f"{FILE}::Fast::test_marked"][0] == "xpassed"
-    assert after[f"{FILE}::test_function"][0] == "error"  # a teardown error beats the pass reported before it
-    assert suite.counts(before) == "3 passed, 1 failed, 1 skipped, 1 xfailed"
-    assert suite.counts(after) == "2 passed, 1 failed, 1 error, 1 skipped, 1 xpassed"
-    regressions, fixed, other = suite.compare(before, after)
-    assert regressions == [f"{FILE}::Fast::test_broken", f"{FILE}::test_function"]
-    assert fixed == [f"{FILE}::Fast::test_marked", f"{FILE}::Fast::test_repaired"]
-    assert other == {}  # test_gpu: a later pass of the same test does not hide its skip
+    cls = f"{FILE}::TestFast"
+    assert pristine[f"{cls}::test_repaired"][0] == "failed"
+    assert pristine[f"{cls}::test_repaired"][1].startswith("AssertionError: Expected: [0.1]")
+    assert pristine[f"{cls}::test_marked"] == ("xfailed", "Some import error")
+    assert fork[f"{cls}::test_marked"][0] == "xpassed"
+    assert fork[f"{cls}::test_gpu"] == ("skipped", "Skipped: test requires a hardware accelerator")
+    assert fork[f"{FILE}::test_function"][0] == "error"  # a teardown error beats the pass reported before it
+    assert suite.counts(pristine) == "3 passed, 1 failed, 1 skipped, 1 xfailed"
+    assert suite.counts(fork) == "2 passed, 1 failed, 1 error, 1 skipped, 1 xpassed"
+    regressions, fixed, other = suite.compare(pristine, fork)
+    assert regressions == [f"{cls}::test_broken", f"{FILE}::test_function"]
+    assert fixed == [f"{cls}::test_marked", f"{cls}::test_repaired"]
+    assert other == {}
     # A file that did not run on the fork: what passed on pristine is a regression.
-    regressions, _, _ = suite.compare(before, {}, crashed={FILE})
-    assert f"{FILE}::Fast::test_same" in regressions
-    assert suite.category(f"{FILE}::Fast::test_repaired", "AssertionError: Expected: [0.1]").startswith("numeric")
+    regressions, _, _ = suite.compare(pristine, {}, crashed={FILE})
+    assert f"{cls}::test_same" in regressions
+    assert suite.category(f"{cls}::test_repaired", pristine[f"{cls}::test_repaired"][1]).startswith("numeric")
+    # A file that fails to import is one error, under its path.
+    assert recorded(tmp_path, "broken", "import no_such_module\n")[FILE][0] == "error"
 
 
 def test_run_tests_returns_an_outcome_per_node_id(tmp_path, monkeypatch):
