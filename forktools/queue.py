@@ -182,7 +182,7 @@ class Queue:
                     f"{'a patch twice' if name else 'no patch'}: squash it into one (`git commit --fixup`) or give its"
                     " message a line `Patch-Filename: <name>.patch`, then `make patches`"
                 )
-            rendered[name.group(1)] = INDEX_LINE.sub("", NAME_LINE.sub("", text, 1))
+            rendered[name.group(1)] = INDEX_LINE.sub("", NAME_LINE.sub("", text, 1)).rstrip("\n") + "\n"
         return rendered
 
     def commits(self, repo):
