@@ -40,6 +40,7 @@ FORMAT += ["--diff-algorithm=myers", f"--src-prefix=a/{PKG_PREFIX}", f"--dst-pre
 MAIL_START = re.compile(r"^(?=From 0{40} )", re.M)
 NAME_LINE = re.compile(r"^Patch-Filename: (.+)\n", re.M)
 INDEX_LINE = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+( [0-7]+)?\n", re.M)  # blob ids: churn at every earlier change
+FIXUP = re.compile(r"^(fixup|squash|amend)! ", re.M)
 CONFLICT_MARKER = re.compile(r"^\+(<<<<<<<|>>>>>>>)( |$)", re.M)
 NEW_PATCH = """TODO one line saying what this patch changes\n\nTODO a paragraph saying why it exists.\n
 Bug: TODO upstream issue URL, or "none"\nForwarded: no\nPatch-Filename: {}\n"""
@@ -66,13 +67,19 @@ def conflicts(repo):
     return ", ".join(git(repo, "diff", "--name-only", "--diff-filter=U").out.split()) or "?"
 
 
+def stopped(repo):
+    """The git command that stopped half-way in `repo` (at a conflict), as a sentence, or None."""
+    for marker, command in (("rebase-merge", "rebase"), ("rebase-apply", "am"), ("CHERRY_PICK_HEAD", "cherry-pick")):
+        if (Path(repo) / ".git" / marker).exists():
+            return f"a `git {command}` stopped half-way (`git -C src/{PACKAGE} {command} --continue` or --abort)"
+
+
 def pending(repo, commits=True):
     """Why `repo` (a materialized src/diffusers) holds work that the patch files may lack, or None."""
     if not (Path(repo) / ".git").is_dir():
         return "a tree that is not a git repository made by `make vendor`"
-    for marker, command in (("rebase-merge", "rebase"), ("rebase-apply", "am"), ("CHERRY_PICK_HEAD", "cherry-pick")):
-        if (Path(repo) / ".git" / marker).exists():
-            return f"a `git {command}` stopped half-way (`git -C src/{PACKAGE} {command} --continue` or --abort)"
+    if why := stopped(repo):
+        return why
     if dirty := git(repo, "status", "--porcelain", "--untracked-files=all").out.splitlines():
         return f"edits not exported ({', '.join(PKG_PREFIX + line[3:] for line in dirty[:3])}{', ...' * (len(dirty) > 3)})"
     return "commits not exported" if commits and rev(repo, "HEAD") != rev(repo, "exported") else None
@@ -281,14 +288,34 @@ class Queue:
         """Commit the edits (see the module), squash fixups, write the patches; returns (series, files left)."""
         repo, where = self.work, f"lines/{self.line.name}"
         self.applied()
-        if (why := pending(repo, commits=False)) and "edits" not in why:
+        if why := stopped(repo):
             raise PatchQueueError(f"src/{PACKAGE} holds {why}")
         if rev(repo, "exported") and list(self.render(repo, "exported").items()) != list(self.on_disk().items()):
             raise PatchQueueError(
                 f"{where}/patches changed since src/{PACKAGE} was built from them (a pull, a checkout, an edit): run "
                 f"`make vendor` to take them in (`FORCE=1` discards src/{PACKAGE}'s unexported work)"
             )
+        if topic and (not topic.endswith(".patch") or "/" in topic):
+            raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
         git(repo, "add", "-A")
+        try:
+            left = self.commit(repo, topic, files)
+        except PatchQueueError:
+            git(repo, "reset", "-q")  # the edits stay as they were
+            raise
+        if FIXUP.search(git(repo, "log", "--format=%s", "upstream..HEAD").out):
+            if git(repo, "rebase", "-q", "-i", "--autosquash", "--autostash", "upstream", check=False).returncode:
+                raise PatchQueueError(
+                    f"squashing the fixups stopped at a conflict in {conflicts(repo)}: resolve, `git add`, "
+                    f"`git -C src/{PACKAGE} rebase --continue`, then `make patches`"
+                )
+        rendered = self.render(repo)
+        self.save(rendered)
+        git(repo, "tag", "-f", "exported")
+        return list(rendered), left
+
+    def commit(self, repo, topic, files):
+        """Commit the staged edits (of `files`) into `topic`, else each file's as a fixup of its last patch."""
         edited = git(repo, "diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD").out.split("\0")[:-1]
         wanted = sorted({f.removeprefix(PKG_PREFIX) for f in files}) if files else edited
         if set(wanted) - set(edited) or (topic and not wanted):
@@ -297,8 +324,6 @@ class Queue:
             )
         if wanted and CONFLICT_MARKER.search(git(repo, "diff", "--cached", "HEAD", "--", *wanted).out):
             raise PatchQueueError(f"src/{PACKAGE} holds merge conflict markers: resolve them first")
-        if topic and (not topic.endswith(".patch") or "/" in topic):
-            raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
         commits = self.commits(repo)
         if topic and topic not in commits:
             git(repo, "commit", "-q", "-m", NEW_PATCH.format(topic), "--", *wanted)
@@ -312,16 +337,7 @@ class Queue:
                 raise PatchQueueError(f"no patch touches {', '.join(unowned)}: `make patches TOPIC=<name>.patch`")
             for owner in dict.fromkeys(owners.values()):
                 git(repo, "commit", "-q", f"--fixup={owner}", "--", *[rel for rel in wanted if owners[rel] == owner])
-        if re.search(r"^(fixup|squash|amend)! ", git(repo, "log", "--format=%s", "upstream..HEAD").out, re.M):
-            if git(repo, "rebase", "-q", "-i", "--autosquash", "--autostash", "upstream", check=False).returncode:
-                raise PatchQueueError(
-                    f"squashing the fixups stopped at a conflict in {conflicts(repo)}: resolve, `git add`, "
-                    f"`git -C src/{PACKAGE} rebase --continue`, then `make patches`"
-                )
-        rendered = self.render(repo)
-        self.save(rendered)
-        git(repo, "tag", "-f", "exported")
-        return list(rendered), sorted(set(edited) - set(wanted))
+        return sorted(set(edited) - set(wanted))
 
     def problems(self):
         """Everything that makes the queue and src/diffusers disagree, as one line each."""
@@ -342,6 +358,8 @@ class Queue:
         self.applied()
         if why := pending(self.work, commits=False):
             return problems + [f"src/{PACKAGE} holds {why}: run `make patches`"]
+        if FIXUP.search(git(self.work, "log", "--format=%s", "upstream..HEAD").out):
+            return problems + [f"src/{PACKAGE} holds fixup commits not squashed yet: run `make patches`"]
         if list((rendered := self.render(self.work)).items()) != list((on_disk := self.on_disk()).items()):
             stale = next((n for n in {**rendered, **on_disk} if rendered.get(n) != on_disk.get(n)), "series")
             if rev(self.work, "HEAD") == rev(self.work, "exported"):
