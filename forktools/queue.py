@@ -11,8 +11,6 @@ Without --line (or $LINE), `vendor` takes the default line and the other command
 """
 
 import argparse
-import email
-import email.policy
 import hashlib
 import json
 import os
@@ -22,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from email import message_from_string, policy
 from pathlib import Path
 
 from .lines import PACKAGE, LineError, materialized, select
@@ -64,7 +63,7 @@ def rev(repo, ref):
 
 
 def conflicts(repo):
-    return ", ".join(git(repo, "diff", "--name-only", "--diff-filter=U").out.split()) or "?"
+    return git(repo, "diff", "--name-only", "--diff-filter=U").out.split()
 
 
 def stopped(repo):
@@ -89,6 +88,7 @@ class Queue:
     def __init__(self, line):
         self.line, self.root, self.name, self.version = line, line.root, line.package, line.version
         self.patches, self.work, self.upstream_dir = line.patches, line.work, line.upstream_dir
+        self.where = f"lines/{line.name}"
 
     def series(self):
         return self.line.series()
@@ -97,39 +97,27 @@ class Queue:
         """The pristine extract (build/upstream/...), made from the sha256-checked sdist when missing (or `fresh`)."""
         if fresh or not (self.line.pristine / "__init__.py").is_file():
             archive = self.line.cache / self.line.sdist
-            if not archive.is_file():  # pip downloads it into the cache, as the sdist of the pinned version
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "-d",
-                    archive.parent,
-                ]
+            if not archive.is_file():  # pip downloads the pinned version's sdist into the cache
+                cmd = [sys.executable, *"-m pip download --no-deps --no-binary :all: -d".split(), archive.parent]
                 proc = subprocess.run([*cmd, f"{self.name}=={self.version}"], capture_output=True, text=True)
                 if not archive.is_file():
                     raise PatchQueueError(f"could not download {archive.name}: {(proc.stderr or proc.stdout)[-300:]}")
-            digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-            if digest != self.line.sha256:
+            if (digest := hashlib.sha256(archive.read_bytes()).hexdigest()) != self.line.sha256:
                 raise PatchQueueError(
-                    f"sha256 mismatch for {archive}: expected {self.line.sha256} (lines/{self.line.name}/line.toml), "
-                    f"got {digest}; nothing was extracted. Delete the file to download it again, or fix line.toml."
+                    f"sha256 mismatch for {archive}: expected {self.line.sha256} ({self.where}/line.toml), got "
+                    f"{digest}; nothing was extracted. Delete the file to download it again, or fix line.toml."
                 )
             self.upstream_dir.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=self.upstream_dir.parent) as tmp, tarfile.open(archive) as tar:
                 tar.extractall(tmp, filter="data")
-                top = Path(tmp) / f"{self.name}-{self.version}"
-                if not (top / "src" / PACKAGE / "__init__.py").is_file():
-                    raise PatchQueueError(f"{archive} has no {top.name}/src/{PACKAGE}/__init__.py")
+                if not (top := Path(tmp) / f"{self.name}-{self.version}" / "src" / PACKAGE / "__init__.py").is_file():
+                    raise PatchQueueError(f"{archive} has no {top.relative_to(tmp)}")
                 shutil.rmtree(self.upstream_dir, ignore_errors=True)
-                os.replace(top, self.upstream_dir)
+                os.replace(top.parents[2], self.upstream_dir)
         return self.line.pristine
 
     def release_tree(self, dest):
-        """Copy the pristine release to `dest`, its `__version__` stamped with the fork's PEP 440 local version."""
+        """Copy the pristine release to `dest`, version stamped (PEP 440 local version); returns its commit message."""
         shutil.copytree(self.ensure_pristine(), dest)
         init = Path(dest) / "__init__.py"
         pattern = re.compile(rf'^__version__ = "{re.escape(self.version)}"$', re.M)
@@ -142,12 +130,11 @@ class Queue:
     # ----------------------------------------------------------------------------------------------- patch files
     def read_patch(self, name):
         """(header, diff) of a patch: its mail headers and message, then the diff from the first `diff --git`."""
-        path = self.patches / name
-        if not path.is_file():
-            raise PatchQueueError(f"lines/{self.line.name}/patches/{name} does not exist (the series lists it)")
-        head, found, diff = path.read_bytes().decode("utf-8").partition("\ndiff --git ")
+        if not (self.patches / name).is_file():
+            raise PatchQueueError(f"{self.where}/patches/{name} does not exist (the series lists it)")
+        head, found, diff = (self.patches / name).read_bytes().decode("utf-8").partition("\ndiff --git ")
         if not head.startswith("From ") or not found:
-            raise PatchQueueError(f"lines/{self.line.name}/patches/{name} is not a `git format-patch` mail")
+            raise PatchQueueError(f"{self.where}/patches/{name} is not a `git format-patch` mail")
         return head + "\n", "diff --git " + diff
 
     @staticmethod
@@ -156,7 +143,7 @@ class Queue:
         A patch's DEP-3 fields: From, Date, Subject, the trailers of its message (Bug, Forwarded, Origin, ...) and
         Description, the subject then the body as DEP-3 folds it (a line each, "." for a blank line).
         """
-        mail = email.message_from_string(header.partition("\n")[2], policy=email.policy.default)
+        mail = message_from_string(header.partition("\n")[2], policy=policy.default)
         fields = {key: str(mail[key]) for key in ("From", "Date", "Subject") if mail[key]}
         paragraphs, key = mail.get_payload().strip("\n").split("\n\n"), None
         if all(re.match(r"[\w-]+: |\s", line) for line in paragraphs[-1].splitlines()):
@@ -166,31 +153,29 @@ class Queue:
                 else:
                     key, _, value = line.partition(": ")
                     fields[key] = value
-        body = "\n\n".join(paragraphs).splitlines()
-        fields["Description"] = fields.get("Subject", "") + "".join("\n" + (line or ".") for line in body)
-        return fields
+        body = "".join("\n" + (line or ".") for line in "\n\n".join(paragraphs).splitlines())
+        return dict(fields, Description=fields.get("Subject", "") + body)
 
     def touched(self, names):
         """{patch: [file relative to src/diffusers, ...]} for the patches `names`."""
         return {name: files_in_diff(self.read_patch(name)[1]) for name in names}
 
     def on_disk(self):
-        return {name: "".join(self.read_patch(name)) for name in self.series()}
+        return list({name: "".join(self.read_patch(name)) for name in self.series()}.items())
 
     # ----------------------------------------------------------------------------------------------- repository
     def render(self, repo, ref="HEAD"):
-        """{patch: text}, in order, that `git format-patch` makes of `ref`'s commits after the release."""
+        """[(patch, text), ...] that `git format-patch` makes of `ref`'s commits after the release."""
         base, rendered = git(repo, "rev-list", "--max-parents=0", ref).out.split()[0], {}
         for text in MAIL_START.split(git(repo, *FORMAT, f"{base}..{ref}").out)[1:]:
-            name = NAME_LINE.search(text)
-            if not name or name.group(1) in rendered:
+            if not (name := NAME_LINE.search(text)) or name.group(1) in rendered:
                 raise PatchQueueError(
                     f"the commit {text.split('Subject: ')[1].splitlines()[0]!r} of src/{PACKAGE} names "
                     f"{'a patch twice' if name else 'no patch'}: squash it into one (`git commit --fixup`) or give its"
                     " message a line `Patch-Filename: <name>.patch`, then `make patches`"
                 )
             rendered[name.group(1)] = INDEX_LINE.sub("", NAME_LINE.sub("", text, 1)).rstrip("\n") + "\n"
-        return rendered
+        return list(rendered.items())
 
     def commits(self, repo):
         """{patch: commit} of the patches in `repo`."""
@@ -199,24 +184,20 @@ class Queue:
 
     def materialize(self, dest):
         """Make `dest` a git repository of the release and the series; True when every patch applied exactly."""
-        message = self.release_tree(dest)
+        message, names = self.release_tree(dest), self.series()
         git(dest, "init", "-q", "-b", "patches")
         Path(dest, ".git", "info").mkdir(exist_ok=True)
         Path(dest, ".git", "info", "exclude").write_text("__pycache__/\n*.pyc\n")
-        git(dest, "add", "-A")
-        git(dest, "commit", "-q", "-m", message)
-        git(dest, "tag", "upstream")
-        names, mails = self.series(), ""
-        for name in names:
-            header, diff = self.read_patch(name)
-            mails += f"{header[:-1]}Patch-Filename: {name}\n\n{diff}"
-        proc = mails and git(dest, "am", "--keep", "--keep-cr", "-p3", check=False, input=mails.encode("utf-8"))
+        for args in (["add", "-A"], ["commit", "-q", "-m", message], ["tag", "upstream"]):
+            git(dest, *args)
+        mails = "".join(f"{h[:-1]}Patch-Filename: {n}\n\n{d}" for n in names for h, d in [self.read_patch(n)])
+        proc = mails and git(dest, "am", "--keep", "--keep-cr", "-p3", check=False, input=mails.encode())
         if proc and proc.returncode:
             failed = re.search(r"Patch failed at (\d+)", proc.out + proc.err)
-            errors = "; ".join(line[7:] for line in proc.err.splitlines() if line.startswith("error: "))
             name = names[int(failed.group(1)) - 1] if failed else "?"
-            raise PatchQueueError(f"patch {name} does not apply to {self.name} {self.version}: {errors or proc.err}")
-        if exact := list(self.render(dest).items()) == list(self.on_disk().items()):
+            errors = "; ".join(line[7:] for line in proc.err.splitlines() if line.startswith("error: ")) or proc.err
+            raise PatchQueueError(f"patch {name} does not apply to {self.name} {self.version}: {errors}")
+        if exact := self.render(dest) == self.on_disk():
             git(dest, "tag", "exported")
         return exact
 
@@ -228,8 +209,7 @@ class Queue:
 
     def applied(self):
         """The patches src/diffusers holds, checking that it is this line's git repository."""
-        state = materialized(self.root)
-        if state is None or not (self.work / ".git").is_dir():
+        if (state := materialized(self.root)) is None or not (self.work / ".git").is_dir():
             raise PatchQueueError(f"src/{PACKAGE} is not a git repository made by `make vendor`: run `make vendor`")
         if state["line"] != self.line.name:
             raise PatchQueueError(
@@ -238,16 +218,8 @@ class Queue:
             )
         return state["applied"]
 
-    def save(self, rendered):
-        """Write the patches, the series and src/.applied; remove the files of patches the series lost."""
-        self.patches.mkdir(parents=True, exist_ok=True)
-        for name, text in rendered.items():
-            if not (self.patches / name).is_file() or (self.patches / name).read_bytes() != text.encode("utf-8"):
-                (self.patches / name).write_bytes(text.encode("utf-8"))
-        for name in set(self.series()) - set(rendered):
-            (self.patches / name).unlink(missing_ok=True)
-        self.line.series_file.write_text("".join(f"{name}\n" for name in rendered))
-        self.line.state_file.write_text(json.dumps({"line": self.line.name, "applied": list(rendered)}) + "\n")
+    def save_state(self, names):
+        self.line.state_file.write_text(json.dumps({"line": self.line.name, "applied": names}) + "\n")
 
     # ----------------------------------------------------------------------------------------------- commands
     def vendor(self, force=False):
@@ -262,7 +234,7 @@ class Queue:
                 os.replace(self.work, Path(stage) / "old")
             self.work.parent.mkdir(parents=True, exist_ok=True)
             os.replace(Path(stage) / PACKAGE, self.work)
-        self.line.state_file.write_text(json.dumps({"line": self.line.name, "applied": self.series()}) + "\n")
+        self.save_state(self.series())
         return exact
 
     def rebase(self):
@@ -272,28 +244,27 @@ class Queue:
             raise PatchQueueError(f"src/{PACKAGE} holds {why}: run `make patches` first")
         self.ensure_pristine(fresh=True)
         with tempfile.TemporaryDirectory(dir=self.root / "build") as tmp:
-            message = self.release_tree(Path(tmp) / PACKAGE)
-            env = {"GIT_INDEX_FILE": os.path.join(tmp, "index"), "GIT_DIR": str(self.work / ".git")}
-            git(Path(tmp) / PACKAGE, "add", "-A", env=env)
-            tree = git(Path(tmp) / PACKAGE, "write-tree", env=env).out.strip()
+            message, env = self.release_tree(Path(tmp) / PACKAGE), {"GIT_INDEX_FILE": f"{tmp}/index"}
+            git(Path(tmp) / PACKAGE, "add", "-A", env=dict(env, GIT_DIR=str(self.work / ".git")))
+            tree = git(Path(tmp) / PACKAGE, "write-tree", env=dict(env, GIT_DIR=str(self.work / ".git"))).out.strip()
         base, old = git(self.work, "commit-tree", tree, "-m", message).out.strip(), rev(self.work, "upstream")
         git(self.work, "tag", "-f", "upstream", base)
         if git(self.work, "rebase", "-q", "--onto", base, old, check=False).returncode:
             raise PatchQueueError(
-                f"a patch conflicts with {self.name} {self.version} in {conflicts(self.work)}: resolve, `git add`, "
-                f"`git -C src/{PACKAGE} rebase --continue` (at each stop), then `make patches`"
+                f"a patch conflicts with {self.name} {self.version} in {', '.join(conflicts(self.work))}: resolve, "
+                f"`git add`, `git -C src/{PACKAGE} rebase --continue` (at each stop), then `make patches`"
             )
 
     def export(self, topic=None, files=None):
         """Commit the edits (see the module), squash fixups, write the patches; returns (series, files left)."""
-        repo, where = self.work, f"lines/{self.line.name}"
+        repo = self.work
         self.applied()
         if why := stopped(repo):
             raise PatchQueueError(f"src/{PACKAGE} holds {why}")
-        if rev(repo, "exported") and list(self.render(repo, "exported").items()) != list(self.on_disk().items()):
+        if rev(repo, "exported") and self.render(repo, "exported") != self.on_disk():
             raise PatchQueueError(
-                f"{where}/patches changed since src/{PACKAGE} was built from them (a pull, a checkout, an edit): run "
-                f"`make vendor` to take them in (`FORCE=1` discards src/{PACKAGE}'s unexported work)"
+                f"{self.where}/patches changed since src/{PACKAGE} was built (a pull, a checkout, an edit): `make "
+                f"vendor` takes them in (`FORCE=1` discards src/{PACKAGE}'s unexported work)"
             )
         if topic and (not topic.endswith(".patch") or "/" in topic):
             raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
@@ -303,15 +274,24 @@ class Queue:
         except PatchQueueError:
             git(repo, "reset", "-q")  # the edits stay as they were
             raise
-        if FIXUP.search(git(repo, "log", "--format=%s", "upstream..HEAD").out):
-            if git(repo, "rebase", "-q", "-i", "--autosquash", "--autostash", "upstream", check=False).returncode:
-                raise PatchQueueError(
-                    f"squashing the fixups stopped at a conflict in {conflicts(repo)}: resolve, `git add`, "
-                    f"`git -C src/{PACKAGE} rebase --continue`, then `make patches`"
-                )
-        rendered = self.render(repo)
-        self.save(rendered)
+        squash = ["rebase", "-q", "-i", "--autosquash", "--autostash", "upstream"]
+        if (
+            FIXUP.search(git(repo, "log", "--format=%s", "upstream..HEAD").out)
+            and git(repo, *squash, check=False).returncode
+        ):
+            raise PatchQueueError(
+                f"squashing the fixups stopped at a conflict in {', '.join(conflicts(repo))}: resolve, `git add`, "
+                f"`git -C src/{PACKAGE} rebase --continue`, then `make patches`"
+            )
+        rendered = dict(self.render(repo))
+        for name, text in rendered.items():
+            if not (self.patches / name).is_file() or (self.patches / name).read_bytes() != text.encode():
+                (self.patches / name).write_bytes(text.encode())
+        for name in set(self.series()) - set(rendered):
+            (self.patches / name).unlink(missing_ok=True)
+        self.line.series_file.write_text("".join(f"{name}\n" for name in rendered))
         git(repo, "tag", "-f", "exported")
+        self.save_state(list(rendered))
         return list(rendered), left
 
     def commit(self, repo, topic, files):
@@ -319,20 +299,14 @@ class Queue:
         edited = git(repo, "diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD").out.split("\0")[:-1]
         wanted = sorted({f.removeprefix(PKG_PREFIX) for f in files}) if files else edited
         if set(wanted) - set(edited) or (topic and not wanted):
-            raise PatchQueueError(
-                f"not edited: {', '.join(sorted(set(wanted) - set(edited))) or 'any file'} ({topic})"
-            )
+            raise PatchQueueError(f"not edited: {', '.join(sorted(set(wanted) - set(edited))) or 'any file'}")
         if wanted and CONFLICT_MARKER.search(git(repo, "diff", "--cached", "HEAD", "--", *wanted).out):
             raise PatchQueueError(f"src/{PACKAGE} holds merge conflict markers: resolve them first")
-        commits = self.commits(repo)
-        if topic and topic not in commits:
+        if topic and topic not in (commits := self.commits(repo)):
             git(repo, "commit", "-q", "-m", NEW_PATCH.format(topic), "--", *wanted)
         elif wanted:
-            owners = {
-                rel: commits.get(topic)
-                or git(repo, "log", "-1", "--format=%H", "upstream..HEAD", "--", rel).out.strip()
-                for rel in wanted
-            }
+            last = {r: git(repo, "log", "-1", "--format=%H", "upstream..", "--", r).out.strip() for r in wanted}
+            owners = {rel: commits[topic] for rel in wanted} if topic else last
             if unowned := [PKG_PREFIX + rel for rel, owner in owners.items() if not owner]:
                 raise PatchQueueError(f"no patch touches {', '.join(unowned)}: `make patches TOPIC=<name>.patch`")
             for owner in dict.fromkeys(owners.values()):
@@ -341,82 +315,71 @@ class Queue:
 
     def problems(self):
         """Everything that makes the queue and src/diffusers disagree, as one line each."""
-        where, names = f"lines/{self.line.name}", self.series()
-        files = sorted(p.name for p in self.patches.glob("*.patch"))
-        problems = [f"{where}/series lists {name}, which does not exist" for name in names if name not in files]
-        problems += [f"{where}/patches/{name} is not listed in {where}/series" for name in files if name not in names]
-        problems += [f"{where}/series lists {name} twice" for name in sorted(set(names)) if names.count(name) > 1]
-        for name in [] if problems else names:
-            header, diff = self.read_patch(name)
+        names, files = self.series(), sorted(p.name for p in self.patches.glob("*.patch"))
+        problems = [f"{self.where}/patches/{n} is not listed in {self.where}/series" for n in files if n not in names]
+        for name in names:
+            (header, diff), where = self.read_patch(name), f"{self.where}/patches/{name}"
             fields = self.header_fields(header)
-            missing = [key for key in ("Subject", "Bug") if not fields.get(key)]
-            if not fields.get("Forwarded") and not fields.get("Origin", "").startswith("backport"):
-                missing.append("Forwarded")  # DEP-3: a backport says where from (Origin), not whether it was sent
-            problems += [f"{where}/patches/{name}: header lacks {', '.join(missing)}"] if missing else []
-            problems += [f"{where}/patches/{name}: header still has TODO"] if "TODO" in header else []
-            problems += [f"{where}/patches/{name} adds merge conflict markers"] if CONFLICT_MARKER.search(diff) else []
+            # DEP-3: a backport says where it comes from (Origin), not whether it was sent upstream.
+            fields["Forwarded"] = fields.get("Forwarded") or fields.get("Origin", "").startswith("backport")
+            if missing := [key for key in ("Subject", "Bug", "Forwarded") if not fields.get(key)]:
+                problems.append(f"{where}: header lacks {', '.join(missing)}")
+            problems += [f"{where}: header still has TODO"] if "TODO" in header else []
+            problems += [f"{where} adds merge conflict markers"] if CONFLICT_MARKER.search(diff) else []
         self.applied()
         if why := pending(self.work, commits=False):
             return problems + [f"src/{PACKAGE} holds {why}: run `make patches`"]
         if FIXUP.search(git(self.work, "log", "--format=%s", "upstream..HEAD").out):
             return problems + [f"src/{PACKAGE} holds fixup commits not squashed yet: run `make patches`"]
-        if list((rendered := self.render(self.work)).items()) != list((on_disk := self.on_disk()).items()):
-            stale = next((n for n in {**rendered, **on_disk} if rendered.get(n) != on_disk.get(n)), "series")
+        if (rendered := self.render(self.work)) != (on_disk := self.on_disk()):
+            same = set(rendered) & set(on_disk)
+            stale = next((name for name, text in rendered + on_disk if (name, text) not in same), "series")
             if rev(self.work, "HEAD") == rev(self.work, "exported"):
-                problems.append(f"{where}/patches changed since src/{PACKAGE} was built ({stale}): run `make vendor`")
+                problems.append(f"{self.where}/patches changed since src/{PACKAGE} was built ({stale}): `make vendor`")
             else:
-                problems.append(f"{where}/patches/{stale} differs from the commits of src/{PACKAGE}: `make patches`")
+                problems.append(f"{self.where}/patches/{stale} differs from src/{PACKAGE}'s commits: `make patches`")
         return problems
 
 
-def files_in_diff(body):
-    """Files (relative to src/diffusers) a diff touches, in its order, as `git apply --numstat` lists them."""
-    proc = git(tempfile.gettempdir(), "apply", "--numstat", "-", check=False, input=body.encode("utf-8"))
-    if proc.returncode != 0:
-        raise PatchQueueError(f"not a diff git can read: {proc.err.strip()}")
-    files = [line.split("\t", 2)[2] for line in proc.out.splitlines()]
+def files_in_diff(diff):
+    """Files (relative to src/diffusers) a git diff touches, in its order."""
+    files = re.findall(r"^diff --git a/(\S+) b/", diff, re.M)
     if outside := [path for path in files if not path.startswith(PKG_PREFIX)]:
         raise PatchQueueError(f"the diff touches {outside[0]}, outside {PKG_PREFIX}")
-    return [path[len(PKG_PREFIX) :] for path in files]
+    return [path.removeprefix(PKG_PREFIX) for path in files]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m forktools.queue", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["vendor", "export", "check"])
     parser.add_argument("--root", default=None, help="repository root (default: this checkout)")
     parser.add_argument("--line", default=None, help="the line (default: $LINE, see above)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    vendor = sub.add_parser("vendor", help="build src/diffusers: the pinned release, then the series (git am)")
-    vendor.add_argument("--force", action="store_true", help="replace src/diffusers even if it holds unexported work")
-    vendor.add_argument("--rebase", action="store_true", help="rebase src/diffusers' patches onto the pinned release")
-    export = sub.add_parser("export", help="commit the edits under src/diffusers and write the line's patches")
-    export.add_argument("--topic", help="the patch that takes the edits (a new one goes at the end of the series)")
-    export.add_argument("--files", nargs="+", help="only these edited files (the others stay unexported)")
-    sub.add_parser("check", help="fail when src/diffusers and the line's patches disagree")
+    parser.add_argument("--force", action="store_true", help="vendor: replace src/diffusers' unexported work")
+    parser.add_argument("--rebase", action="store_true", help="vendor: rebase src/diffusers onto the pinned release")
+    parser.add_argument("--topic", help="export: the patch that takes the edits (new: at the end of the series)")
+    parser.add_argument("--files", nargs="+", help="export: only these edited files (the others stay unexported)")
     args = parser.parse_args(argv)
     try:
-        queue = Queue(
-            select(
-                args.line, materialized_first=args.command != "vendor", **({"root": args.root} if args.root else {})
-            )
-        )
+        kwargs = {"root": args.root} if args.root else {}
+        queue = Queue(line := select(args.line, materialized_first=args.command != "vendor", **kwargs))
         if args.command == "vendor" and args.rebase:
             queue.rebase()
             print(f"src/{PACKAGE}: the patches are on {queue.name} {queue.version} now: `make patches`")
         elif args.command == "vendor":
             exact = queue.vendor(force=args.force)
-            print(f"src/{PACKAGE}: line {queue.line.name}, {queue.line.fork_version}, {len(queue.series())} patch(es)")
+            print(f"src/{PACKAGE}: line {line.name}, {line.fork_version}, {len(queue.series())} patch(es)")
             if not exact:
                 print("note: some patches apply only with offsets: `make patches` writes them exact")
         elif args.command == "export":
             names, left = queue.export(topic=args.topic, files=args.files)
             if left:
                 print(f"note: left unexported: {', '.join(PKG_PREFIX + rel for rel in left)}")
-            print(f"exported line {queue.line.name}: {len(names)} patch(es) in lines/{queue.line.name}/patches")
+            print(f"exported line {line.name}: {len(names)} patch(es) in {queue.where}/patches")
         elif problems := queue.problems():
             print("\n".join(f"patchq: {problem}" for problem in problems), file=sys.stderr)
             return 1
         else:
-            print(f"patch queue of line {queue.line.name} in sync: {len(queue.series())} patch(es)")
+            print(f"patch queue of line {line.name} in sync: {len(queue.series())} patch(es)")
     except (PatchQueueError, LineError) as err:
         print(f"patchq: error: {err}", file=sys.stderr)
         return 1

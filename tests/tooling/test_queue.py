@@ -171,9 +171,7 @@ def test_patch_files_changed_under_an_unedited_tree_ask_for_vendor(repo):
     add_patch(queue, "fix.patch", "mod.py", "line 3\n", "line three\n")
     path = repo / "lines/9.9/patches/fix.patch"
     path.write_text(path.read_text().replace("+line three", "+line THREE"))  # a pull brings a new version
-    assert queue.problems() == [
-        "lines/9.9/patches changed since src/diffusers was built (fix.patch): run `make vendor`"
-    ]
+    assert queue.problems() == ["lines/9.9/patches changed since src/diffusers was built (fix.patch): `make vendor`"]
     with pytest.raises(patchq.PatchQueueError, match="changed since src/diffusers was built"):
         queue.export()  # never overwrites them
     queue.vendor()  # nothing of ours to lose, so no FORCE needed
@@ -218,7 +216,7 @@ def test_a_patch_applied_with_an_offset_is_rewritten_exact(repo):
     exact = patch_text(repo, "x.patch")
     (repo / "lines/9.9/patches/x.patch").write_text(exact.replace("@@ -17,7 +17,7 @@", "@@ -15,7 +15,7 @@"))
     assert queue.vendor() is False  # git am moved the hunk two lines
-    assert queue.problems() == ["lines/9.9/patches/x.patch differs from the commits of src/diffusers: `make patches`"]
+    assert queue.problems() == ["lines/9.9/patches/x.patch differs from src/diffusers's commits: `make patches`"]
     queue.export()
     assert patch_text(repo, "x.patch") == exact and queue.problems() == []
 
