@@ -28,17 +28,20 @@ install: $(if $(ENV),env) vendor
 env:
 	python3 -m forktools.envs create $(ENV)
 
-## Fetch and verify LINE's pinned sdist, extract it and apply its series into src/diffusers (UPTO=patch: only so far;
-## OFFSETS=1: let hunks move, after a lower patch changed, then `make patches` writes them exact again).
+## Fetch and verify LINE's pinned sdist and build src/diffusers, a git repository: the release (tag `upstream`), then one
+## commit per patch of the series (git am). FORCE=1 discards unexported work; REBASE=1 (after a bump of line.toml)
+## rebases src/diffusers' patches onto the new release instead, stopping at conflicts.
 vendor:
-	$(PYTHON) -m forktools.queue vendor $(if $(FORCE),--force) $(if $(UPTO),--upto $(UPTO)) $(if $(OFFSETS),--allow-offsets)
+	$(PYTHON) -m forktools.queue vendor $(if $(FORCE),--force) $(if $(REBASE),--rebase)
 
-## Re-export the patches of the line src/diffusers holds (TOPIC=NNNN-name.patch takes edits no patch owns yet,
-## or only FILES="src/diffusers/a.py ..." of them).
+## Commit the edits under src/diffusers, each file's as a fixup of the last patch that touches it, squash the fixups
+## (git rebase --autosquash) and write the line's patches (git format-patch) and series. TOPIC=<name>.patch: the edits
+## go into that patch, a new one at the end of the series if there is none of that name; FILES="src/diffusers/a.py
+## ...": only those files.
 patches:
 	$(PYTHON) -m forktools.queue export $(if $(TOPIC),--topic $(TOPIC)) $(if $(FILES),--files $(FILES))
 
-## Fail when src/diffusers holds an edit not exported to its line's patches, or the series is malformed.
+## Fail when src/diffusers holds an edit or commit not exported to its line's patches, or a patch is malformed.
 check-patches:
 	$(PYTHON) -m forktools.queue check
 

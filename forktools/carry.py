@@ -1,125 +1,98 @@
-"""Carry a patch from one line to another by a three-way merge of each file it touches.
+"""Carry a patch from one line to another: git merges it three-way, with the source line's commits fetched.
 
-    python -m forktools.carry PATCH --from 0.42 [--since REV] [--at REV]
+    python -m forktools.carry PATCH --from 0.42 [--since REV]
 
-src/diffusers must hold the target line (`make vendor LINE=0.39 UPTO=<the patch before PATCH there>`, or the whole
-series when the patch is new to it). For each file PATCH touches, `git merge-file` merges into the target's file the
-change PATCH makes in the source line: from the file as the source series leaves it before PATCH to the file after it
-(with `--since REV`: from the file after PATCH as committed at REV to the file after PATCH now, to carry a later fix of
-a patch both lines have; with `--at REV`, the source line as committed at REV, to carry a patch across an upstream
-bump of its own line). Clean merges are written; a conflict is written with git's markers and named. Then resolve
-the conflicts, `make patches` (TOPIC=PATCH for a patch new to the target line), `make vendor OFFSETS=1` and
-`make patches` again to rewrite the patches above it, `make check-patches`, and run the line's tests.
+src/diffusers must hold the target line with nothing unexported; the source line is built in a scratch repository and
+fetched into it. Without --since, the patch (new to the target line) is cherry-picked onto the target's last patch, its
+message kept, save that `Forwarded:` becomes `Origin: backport, lines/<source>/patches/PATCH` when the source release
+is the newer. With --since REV (a git revision of this repository), what the patch gained in the source line since REV
+is applied three-way to the target's patch of that name, as a fixup commit. A conflict leaves git's markers in the
+files named: resolve them, then `git -C src/diffusers cherry-pick --continue` (a whole patch) or `make patches
+TOPIC=PATCH` (--since). Then `make patches`.
 """
 
 import argparse
+import io
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
 from .lines import ROOT, Line, materialized
-from .queue import GIT_ENV, PatchQueueError, Queue
+from .queue import PatchQueueError, Queue, conflicts, git, pending
 
 
-def source_states(line, patch):
-    """({file: bytes or None} before `patch`, {file: bytes or None} after it) in the source line's series."""
-    queue = Queue(line)
-    names = queue.series()
-    if patch not in names:
+def fetch_patch(line, patch, scratch, repo):
+    """Build `line` in the folder `scratch`, fetch its commits into `repo`; returns the commit of `patch`."""
+    Queue(line).materialize(scratch)
+    if (commit := Queue(line).commits(scratch).get(patch)) is None:
         raise PatchQueueError(f"{patch} is not in lines/{line.name}/series")
-    queue.ensure_pristine()
-    upto = names[: names.index(patch) + 1]
-    touched = queue.touched([patch])[patch]
-    before, after = queue.stages(upto)
-    return {rel: before[patch][rel] for rel in touched}, {rel: after[rel] for rel in touched}
+    git(repo, "fetch", "-q", "--no-tags", str(scratch), "HEAD")
+    return commit
 
 
 def committed_line(line, revision, folder):
-    """The source line's folder as committed at `revision`, in a scratch repository root `folder`."""
-    folder = Path(folder)
-    shutil.copy(line.root / "fork.toml", folder / "fork.toml")
-    prefix = f"lines/{line.name}"
-    listing = subprocess.run(
-        ["git", "-C", str(line.root), "ls-tree", "-r", "--name-only", revision, prefix],
-        capture_output=True,
-        text=True,
-        env=GIT_ENV,
-        check=True,
-    ).stdout.split()
-    for rel in listing:
-        data = subprocess.run(["git", "-C", str(line.root), "show", f"{revision}:{rel}"], capture_output=True).stdout
-        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        (folder / rel).write_bytes(data)
-    (folder / "build").symlink_to(line.root / "build")
+    """The line as committed at `revision`, in a scratch repository root `folder` that shares this one's build/."""
+    cmd = ["git", "-C", str(line.root), "archive", revision, f"lines/{line.name}"]
+    if (archive := subprocess.run(cmd, capture_output=True)).returncode:
+        raise PatchQueueError(f"no lines/{line.name} at {revision}: {archive.stderr.decode().strip()}")
+    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(folder, filter="data")
+    shutil.copy(line.root / "fork.toml", Path(folder) / "fork.toml")
+    (Path(folder) / "build").symlink_to(line.root / "build")
     return Line(line.name, folder)
 
 
-def merge(ours, base, theirs, labels):
-    """git merge-file of three byte strings: (merged bytes, clean)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = {}
-        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
-            paths[name] = Path(tmp, name)
-            paths[name].write_bytes(data or b"")
-        cmd = ["git", "merge-file", "-L", labels[0], "-L", labels[1], "-L", labels[2]]
-        proc = subprocess.run([*cmd, str(paths["ours"]), str(paths["base"]), str(paths["theirs"])], env=GIT_ENV)
-        return paths["ours"].read_bytes(), proc.returncode == 0
-
-
-def carry(patch, source_name, since=None, at=None, root=ROOT):
-    state = materialized(root)
-    if state is None or (state["line"] == source_name and at is None):
+def carry(patch, source_name, since=None, root=ROOT):
+    """Carry `patch` into the line src/diffusers holds; returns the files left with conflicts."""
+    if (state := materialized(root)) is None or state["line"] == source_name:
         raise PatchQueueError(f"src/diffusers must hold the target line, not {source_name}: `make vendor LINE=...`")
-    target = Queue(Line(state["line"], root))
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp_since:
-        source = committed_line(Line(source_name, root), at, tmp) if at else Line(source_name, root)
+    source, target = Line(source_name, root), Queue(Line(state["line"], root))
+    if why := pending(repo := target.work):
+        raise PatchQueueError(f"src/diffusers holds {why}: `make patches` first")
+    with tempfile.TemporaryDirectory() as tmp:
+        now = fetch_patch(source, patch, Path(tmp) / "now", repo)
         if since is None:
-            base, theirs = source_states(source, patch)
-        else:
-            _, base = source_states(committed_line(Line(source_name, root), since, tmp_since), patch)
-            _, theirs = source_states(source, patch)
-        return merge_into(target, source, base, theirs)
-
-
-def merge_into(target, source, base, theirs):
-    """Merge, file by file, the change from `base` to `theirs` (the source line's) into the target's src/diffusers."""
-    source_name = source.name
-    results = []
-    for rel in sorted(set(base) | set(theirs)):
-        pristine = source.pristine / rel
-        pristine = pristine.read_bytes() if pristine.is_file() else None
-        old, new = base.get(rel, pristine), theirs.get(rel, pristine)
-        if old == new:
-            continue
-        path = target.work / rel
-        ours = path.read_bytes() if path.is_file() else None
-        labels = (f"line {target.line.name}", f"line {source_name} before", f"line {source_name} after")
-        merged, clean = merge(ours if ours is not None else b"", old, new, labels)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(merged)
-        results.append((rel, clean))
-    return results
+            message = git(repo, "log", "-1", "--format=%B", now).out
+            if [int(n) for n in source.version.split(".")] > [int(n) for n in target.version.split(".")]:
+                origin = f"Origin: backport, lines/{source.name}/patches/{patch}"
+                message = re.sub(r"^Forwarded:.*(\n[ \t].*)*", origin, message, flags=re.M)
+            who = git(repo, "show", "-s", "--format=%an%n%ae%n%aI", now).out.split("\n")
+            author = {f"GIT_AUTHOR_{key}": value for key, value in zip(("NAME", "EMAIL", "DATE"), who)}
+            tree = ["commit-tree", f"{now}^{{tree}}", "-p", f"{now}^", "-F", "-"]
+            pick = git(repo, *tree, input=message.encode(), env=author).out.strip()
+            return conflicts(repo) if git(repo, "cherry-pick", pick, check=False).returncode else []
+        then = fetch_patch(committed_line(source, since, Path(tmp) / "root"), patch, Path(tmp) / "then", repo)
+        if (mine := target.commits(repo).get(patch)) is None:
+            raise PatchQueueError(f"lines/{target.line.name} has no {patch}: carry it whole, without --since")
+        touched = {
+            rel for c in (then, now) for rel in git(repo, "diff-tree", "-r", "--name-only", f"{c}^", c).out.split()[1:]
+        }
+    diff = git(repo, "diff", "--full-index", "--no-renames", then, now, "--", *sorted(touched))
+    if diff.out and git(repo, "apply", "-3", input=diff.stdout, check=False).returncode:
+        return conflicts(repo)
+    if diff.out:
+        git(repo, "commit", "-q", f"--fixup={mine}")
+    return []
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m forktools.carry", description=__doc__.split("\n\n")[0])
     parser.add_argument("patch", help="the patch's file name in the source line's series")
     parser.add_argument("--from", dest="source", required=True, help="the source line")
-    parser.add_argument("--since", help="carry only what changed in the patch since this git revision")
-    parser.add_argument("--at", help="take the source line as committed at this git revision (across a bump)")
+    parser.add_argument("--since", help="carry only what the patch gained since this git revision")
     args = parser.parse_args(argv)
     try:
-        results = carry(args.patch, args.source, args.since, args.at)
+        if left := carry(args.patch, args.source, args.since):
+            print(f"CONFLICT in {', '.join('src/diffusers/' + rel for rel in left)}: resolve them (see --help)")
+            return 1
     except PatchQueueError as err:
         print(f"carry: error: {err}", file=sys.stderr)
         return 1
-    for rel, clean in results:
-        print(f"{'merged   ' if clean else 'CONFLICT '} src/diffusers/{rel}")
-    conflicts = [rel for rel, clean in results if not clean]
-    print(f"{len(results)} file(s), {len(conflicts)} with conflicts to resolve" if results else "nothing to carry")
-    return 1 if conflicts else 0
+    print(f"{args.patch} carried: now `make patches`, then the line's tests")
+    return 0
 
 
 if __name__ == "__main__":

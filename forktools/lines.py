@@ -4,8 +4,8 @@ A line is one folder, `lines/<name>/`: `line.toml` (the pinned upstream release,
 written against, its test environments and its pull requests), `series` and `patches/`. Everything else in the
 repository is shared by every line. `fork.toml` holds what the lines share (the version label, the default line).
 
-`src/diffusers` holds one line at a time, the one `make vendor LINE=...` materialized last; `src/.applied` records
-which line and which patches of its series.
+`src/diffusers` holds one line at a time, the one `make vendor LINE=...` materialized last, as a git repository (see
+forktools.queue); `src/.applied` records which line and which patches of its series.
 """
 
 import json
@@ -103,8 +103,8 @@ def of_version(version, root=ROOT):
 
 def materialized(root=ROOT):
     """
-    What `src/diffusers` holds: {"line": name, "applied": [patch, ...], "files": {file: sha256}} as `make vendor`
-    or `make patches` last recorded it, or None when nothing is materialized (or with no record of how).
+    What `src/diffusers` holds: {"line": name, "applied": [patch, ...]} as `make vendor` or `make patches` last
+    recorded it, or None when nothing is materialized (or with no record of how). Its git history has the rest.
     """
     state = Path(root) / "src" / ".applied"
     if not (Path(root) / "src" / PACKAGE / "__init__.py").is_file() or not state.is_file():

@@ -1,26 +1,16 @@
-"""The patch queue of a line: pristine upstream (pinned in `lines/<line>/line.toml`) plus `lines/<line>/series`.
+"""The patch queue of a line, on git: `src/diffusers` is a git repository whose first commit (tag `upstream`) is the
+line's pinned release (the sha256-checked sdist, version stamped) and whose next commits are the patches of
+`lines/<line>/series`, one each, in order (a `Patch-Filename:` line in the message names the file); the tag `exported`
+marks the commit the patch files were last written from, or built from.
 
-    python -m forktools.queue [--line L] vendor [--force] [--upto PATCH]
-                                     fetch and verify the pinned sdist, extract it into build/upstream/, stamp the
-                                     fork version, apply the series (or its patches up to PATCH) strictly, and swap
-                                     the result into src/diffusers
-    python -m forktools.queue [--line L] export [--topic PATCH [--files F ...]]
-                                     re-export the applied patches from the edited src/diffusers
-    python -m forktools.queue [--line L] check
-                                     fail when src/diffusers and the line's patches disagree
-    python -m forktools.queue [--line L] version
+    python -m forktools.queue [--line L] vendor [--force] [--rebase]   build src/diffusers (`git am`), or rebase it
+    python -m forktools.queue [--line L] export [--topic P] [--files F ...]   commit the edits, write the patches
+    python -m forktools.queue [--line L] check   fail when src/diffusers holds work the patches lack
 
 Without --line (or $LINE), `vendor` takes the default line and the other commands the line src/diffusers holds.
-
-Patches stack, as in quilt: a file may be changed by several patches of the series, each diff made against the file
-as the patches before it left it. An edit to a file goes into the *last* applied patch that touches it; an edit to a
-file no patch touches needs `--topic`. To change what an earlier patch does to a shared file, materialize the series
-up to that patch (`vendor --upto`), edit, export, then `vendor --allow-offsets` the whole series and `export` again,
-which rewrites the patches above it without offsets.
 """
 
 import argparse
-import difflib
 import hashlib
 import json
 import os
@@ -30,567 +20,366 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from email import message_from_string, policy
 from pathlib import Path
 
 from .lines import PACKAGE, LineError, materialized, select
 
 
 PKG_PREFIX = f"src/{PACKAGE}/"
-REQUIRED_FIELDS = ("Description", "Bug", "Forwarded")
-HEADER_END = "---\n"
-NEW_PATCH_HEADER = """\
-Description: TODO one line saying what this patch changes.
- TODO a paragraph saying why it exists.
-Bug: TODO upstream issue URL, or "none"
-Forwarded: no
-Author: TODO
----
-"""
-# What `git merge-file` (forktools.carry) leaves in a file with a conflict, as a line the diff adds.
-CONFLICT_MARKER = re.compile(r"^\+(<<<<<<<|>>>>>>>) ", re.M)
-# Git's messages are parsed below: make sure they are not translated.
-GIT_ENV = dict(os.environ, LC_ALL="C", LANG="C", LANGUAGE="C")
+# git runs without user or system configuration, in the C locale, as the fork at a fixed date: the same queue gives the
+# same commits and byte-identical patch files on every machine.
+GIT_ENV = dict(os.environ, LC_ALL="C", LANG="C", LANGUAGE="C", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+GIT_ENV.update(GIT_EDITOR="true", GIT_SEQUENCE_EDITOR="true", GIT_TERMINAL_PROMPT="0")
+for _who in ("AUTHOR", "COMMITTER"):
+    GIT_ENV.update({f"GIT_{_who}_NAME": "diffusers SD3 dtype fork", f"GIT_{_who}_DATE": "2026-01-01T00:00:00+00:00"})
+    GIT_ENV[f"GIT_{_who}_EMAIL"] = "sd3-dtype-fork@users.noreply.github.com"
+FORMAT = ["format-patch", "--stdout", "--keep-subject", "--no-stat", "--no-signature", "--zero-commit", "--no-renames"]
+FORMAT += ["--diff-algorithm=myers", f"--src-prefix=a/{PKG_PREFIX}", f"--dst-prefix=b/{PKG_PREFIX}"]
+MAIL_START = re.compile(r"^(?=From 0{40} )", re.M)
+NAME_LINE = re.compile(r"^Patch-Filename: (.+)\n", re.M)
+INDEX_LINE = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+( [0-7]+)?\n", re.M)  # blob ids: churn at every earlier change
+FIXUP = re.compile(r"^(fixup|squash|amend)! ", re.M)
+CONFLICT_MARKER = re.compile(r"^\+(<<<<<<<|>>>>>>>)( |$)", re.M)
+NEW_PATCH = """TODO one line saying what this patch changes\n\nTODO a paragraph saying why it exists.\n
+Bug: TODO upstream issue URL, or "none"\nForwarded: no\nPatch-Filename: {}\n"""
 
 
 class PatchQueueError(Exception):
     pass
 
 
+def git(repo, *args, check=True, input=None, env=None):
+    """Run git in `repo`; the result's `out` is its stdout, decoded (bytes in and out: carriage returns are kept)."""
+    proc = subprocess.run(["git", *args], cwd=repo, env={**GIT_ENV, **(env or {})}, capture_output=True, input=input)
+    proc.out, proc.err = proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8")
+    if check and proc.returncode:
+        raise PatchQueueError(f"git {args[0]} failed in {repo}: {(proc.err or proc.out).strip()}")
+    return proc
+
+
+def rev(repo, ref):
+    return git(repo, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False).out.strip() or None
+
+
+def conflicts(repo):
+    return git(repo, "diff", "--name-only", "--diff-filter=U").out.split()
+
+
+def stopped(repo):
+    """The git command that stopped half-way in `repo` (at a conflict), as a sentence, or None."""
+    for marker, command in (("rebase-merge", "rebase"), ("rebase-apply", "am"), ("CHERRY_PICK_HEAD", "cherry-pick")):
+        if (Path(repo) / ".git" / marker).exists():
+            return f"a `git {command}` stopped half-way (`git -C src/{PACKAGE} {command} --continue` or --abort)"
+
+
+def pending(repo, commits=True):
+    """Why `repo` (a materialized src/diffusers) holds work that the patch files may lack, or None."""
+    if not (Path(repo) / ".git").is_dir():
+        return "a tree that is not a git repository made by `make vendor`"
+    if why := stopped(repo):
+        return why
+    if dirty := git(repo, "status", "--porcelain", "--untracked-files=all").out.splitlines():
+        return f"edits not exported ({', '.join(PKG_PREFIX + line[3:] for line in dirty[:3])}{', ...' * (len(dirty) > 3)})"
+    return "commits not exported" if commits and rev(repo, "HEAD") != rev(repo, "exported") else None
+
+
 class Queue:
     def __init__(self, line):
-        self.line = line
-        self.root = line.root
-        self.name = line.package
-        self.version = line.version
-        self.patches = line.patches
-        self.series_file = line.series_file
-        self.work = line.work
-        self.build = self.root / "build"
-        self.upstream_dir = line.upstream_dir
-        self.pristine = line.pristine
-        self.cache = line.cache
-
-    @property
-    def fork_version(self):
-        return self.line.fork_version
+        self.line, self.root, self.name, self.version = line, line.root, line.package, line.version
+        self.patches, self.work, self.upstream_dir = line.patches, line.work, line.upstream_dir
+        self.where = f"lines/{line.name}"
 
     def series(self):
         return self.line.series()
 
-    def state(self):
-        """What src/diffusers was materialized with: {"line", "applied": [patch, ...], "files": {file: sha256}}."""
-        state = materialized(self.root)
-        if state is None:
-            raise PatchQueueError(f"src/{PACKAGE} is not materialized: run `make vendor LINE={self.line.name}`")
-        if state["line"] != self.line.name:
-            raise PatchQueueError(
-                f"src/{PACKAGE} holds line {state['line']}, not {self.line.name}: run `make vendor "
-                f"LINE={self.line.name}` (it refuses to discard unexported edits)"
-            )
-        return state
-
-    def applied(self):
-        """The patches src/diffusers holds: the whole series, or its first patches after `vendor --upto`."""
-        applied = self.state()["applied"]
-        series = self.series()
-        if applied != series[: len(applied)]:
-            raise PatchQueueError(
-                f"src/{PACKAGE} was materialized from another lines/{self.line.name}/series ({', '.join(applied)}): "
-                "run `make vendor` (`FORCE=1` discards unexported edits)"
-            )
-        return applied
-
-    def save_state(self, applied, offsets=False, unexported=()):
-        """Record the line, the applied patches and the content of every file they leave changed (`unexported`
-        files keep what was recorded for them, so they still count as edited)."""
-        recorded = self.state()["files"] if unexported else {}
-        files = {rel: content_hash(self.work_bytes(rel)) for rel in self.changed_files() if rel not in unexported}
-        files.update({rel: recorded[rel] for rel in unexported if rel in recorded})
-        state = {"line": self.line.name, "applied": applied, "files": files}
-        if offsets:
-            state["offsets"] = True  # applied with offsets: `export` writes the patches exact again
-        self.line.state_file.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-
-    def edited(self):
-        """Files of src/diffusers edited since it was last materialized or exported."""
-        recorded = self.state()["files"]
-        changed = set(self.changed_files()) | set(recorded)
-        return sorted(rel for rel in changed if content_hash(self.work_bytes(rel)) != recorded.get(rel))
-
-    # ----------------------------------------------------------------------------------------------- upstream
-    def fetch(self):
-        """Return the cached sdist, downloading it with pip when it is not cached yet."""
-        archive = self.cache / self.line.sdist
-        if archive.is_file():
-            return archive
-        self.cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.cache) as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp]
-            cmd.append(f"{self.name}=={self.version}")
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            fetched = Path(tmp) / self.line.sdist
-            if proc.returncode != 0 or not fetched.is_file():
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-                raise PatchQueueError(f"could not download {self.line.sdist} with pip: {' / '.join(tail)}")
-            os.replace(fetched, archive)
-        return archive
-
-    def verify(self, archive):
-        digest = hashlib.sha256(Path(archive).read_bytes()).hexdigest()
-        if digest != self.line.sha256:
-            raise PatchQueueError(
-                f"sha256 mismatch for {archive}: expected {self.line.sha256} (lines/{self.line.name}/line.toml), "
-                f"got {digest}; nothing was extracted. Delete the file to download it again, or fix line.toml."
-            )
-
-    def extract(self, archive):
-        """Extract the sdist into `build/upstream/<name>-<version>` (replacing any earlier extract)."""
-        self.upstream_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.upstream_dir.parent) as tmp:
-            with tarfile.open(archive) as tar:
+    def ensure_pristine(self, fresh=False):
+        """The pristine extract (build/upstream/...), made from the sha256-checked sdist when missing (or `fresh`)."""
+        if fresh or not (self.line.pristine / "__init__.py").is_file():
+            archive = self.line.cache / self.line.sdist
+            if not archive.is_file():  # pip downloads the pinned version's sdist into the cache
+                cmd = [sys.executable, *"-m pip download --no-deps --no-binary :all: -d".split(), archive.parent]
+                proc = subprocess.run([*cmd, f"{self.name}=={self.version}"], capture_output=True, text=True)
+                if not archive.is_file():
+                    raise PatchQueueError(f"could not download {archive.name}: {(proc.stderr or proc.stdout)[-300:]}")
+            if (digest := hashlib.sha256(archive.read_bytes()).hexdigest()) != self.line.sha256:
+                raise PatchQueueError(
+                    f"sha256 mismatch for {archive}: expected {self.line.sha256} ({self.where}/line.toml), got "
+                    f"{digest}; nothing was extracted. Delete the file to download it again, or fix line.toml."
+                )
+            self.upstream_dir.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self.upstream_dir.parent) as tmp, tarfile.open(archive) as tar:
                 tar.extractall(tmp, filter="data")
-            top = Path(tmp) / f"{self.name}-{self.version}"
-            if not (top / "src" / PACKAGE / "__init__.py").is_file():
-                raise PatchQueueError(f"{archive} has no {top.name}/src/{PACKAGE}/__init__.py")
-            if self.upstream_dir.exists():
-                shutil.rmtree(self.upstream_dir)
-            os.replace(top, self.upstream_dir)
+                if not (top := Path(tmp) / f"{self.name}-{self.version}" / "src" / PACKAGE / "__init__.py").is_file():
+                    raise PatchQueueError(f"{archive} has no {top.relative_to(tmp)}")
+                shutil.rmtree(self.upstream_dir, ignore_errors=True)
+                os.replace(top.parents[2], self.upstream_dir)
+        return self.line.pristine
 
-    def ensure_pristine(self):
-        """The pristine extract, made from the cached (or downloaded) sdist when it is missing."""
-        if not (self.pristine / "__init__.py").is_file():
-            archive = self.fetch()
-            self.verify(archive)
-            self.extract(archive)
-        return self.pristine
-
-    def stamp(self, text):
-        """Give the upstream `__init__.py` text the fork's PEP 440 local version."""
+    def release_tree(self, dest):
+        """Copy the pristine release to `dest`, version stamped (PEP 440 local version); returns its commit message."""
+        shutil.copytree(self.ensure_pristine(), dest)
+        init = Path(dest) / "__init__.py"
         pattern = re.compile(rf'^__version__ = "{re.escape(self.version)}"$', re.M)
-        stamped, count = pattern.subn(f'__version__ = "{self.fork_version}"', text)
+        stamped, count = pattern.subn(f'__version__ = "{self.line.fork_version}"', init.read_text(encoding="utf-8"))
         if count != 1:
             raise PatchQueueError(f'src/{PACKAGE}/__init__.py has no line `__version__ = "{self.version}"`')
-        return stamped
+        init.write_bytes(stamped.encode("utf-8"))
+        return f"{self.name} {self.version}\n\n{self.line.sdist}, sha256 {self.line.sha256}"
 
-    def baseline(self, rel):
-        """Bytes of `rel` before the series applies (pristine, version stamped), or None if upstream lacks it."""
-        path = self.pristine / rel
-        if not path.is_file():
-            return None
-        data = path.read_bytes()
-        if rel == "__init__.py":
-            data = self.stamp(data.decode("utf-8")).encode("utf-8")
-        return data
-
-    # ----------------------------------------------------------------------------------------------- series
+    # ----------------------------------------------------------------------------------------------- patch files
     def read_patch(self, name):
-        path = self.patches / name
-        if not path.is_file():
-            raise PatchQueueError(f"patches/{name} does not exist (lines/{self.line.name}/series lists it)")
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines(keepends=True)
-        if HEADER_END not in lines:
-            raise PatchQueueError(f"patches/{name}: no header (DEP-3 fields, then a line `---`) before the diff")
-        end = lines.index(HEADER_END) + 1
-        return "".join(lines[:end]), "".join(lines[end:])
+        """(header, diff) of a patch: its mail headers and message, then the diff from the first `diff --git`."""
+        if not (self.patches / name).is_file():
+            raise PatchQueueError(f"{self.where}/patches/{name} does not exist (the series lists it)")
+        head, found, diff = (self.patches / name).read_bytes().decode("utf-8").partition("\ndiff --git ")
+        if not head.startswith("From ") or not found:
+            raise PatchQueueError(f"{self.where}/patches/{name} is not a `git format-patch` mail")
+        return head + "\n", "diff --git " + diff
 
     @staticmethod
     def header_fields(header):
-        fields, key = {}, None
-        for line in header.splitlines():
-            if line == "---":
-                break
-            if line[:1] in (" ", "\t") and key:
-                fields[key] += "\n" + line.strip()
-            elif ":" in line:
-                key, value = line.split(":", 1)
-                key = key.strip()
-                fields[key] = value.strip()
-        return fields
+        """
+        A patch's DEP-3 fields: From, Date, Subject, the trailers of its message (Bug, Forwarded, Origin, ...) and
+        Description, the subject then the body as DEP-3 folds it (a line each, "." for a blank line).
+        """
+        mail = message_from_string(header.partition("\n")[2], policy=policy.default)
+        fields = {key: str(mail[key]) for key in ("From", "Date", "Subject") if mail[key]}
+        paragraphs, key = mail.get_payload().strip("\n").split("\n\n"), None
+        if all(re.match(r"[\w-]+: |\s", line) for line in paragraphs[-1].splitlines()):
+            for line in paragraphs.pop().splitlines():
+                if line[:1].isspace() and key:
+                    fields[key] += "\n" + line.strip()
+                else:
+                    key, _, value = line.partition(": ")
+                    fields[key] = value
+        body = "".join("\n" + (line or ".") for line in "\n\n".join(paragraphs).splitlines())
+        return dict(fields, Description=fields.get("Subject", "") + body)
 
     def touched(self, names):
         """{patch: [file relative to src/diffusers, ...]} for the patches `names`."""
         return {name: files_in_diff(self.read_patch(name)[1]) for name in names}
 
-    def stages(self, names):
-        """
-        Apply `names` in order to the pristine versions of the files they touch, in a scratch folder. Returns
-        {patch: {file: bytes or None}}: each touched file as it was just before that patch, and {file: bytes or None}
-        after the last patch.
-        """
-        touched = self.touched(names)
-        files = sorted({rel for rels in touched.values() for rel in rels})
-        before = {}
-        with tempfile.TemporaryDirectory(prefix="patchq-stage-") as stage:
-            package = Path(stage) / "src" / PACKAGE
-            for rel in files:
-                data = self.baseline(rel)
-                if data is not None:
-                    (package / rel).parent.mkdir(parents=True, exist_ok=True)
-                    (package / rel).write_bytes(data)
+    def on_disk(self):
+        return list({name: "".join(self.read_patch(name)) for name in self.series()}.items())
 
-            def read(rel):
-                path = package / rel
-                return path.read_bytes() if path.is_file() else None
+    # ----------------------------------------------------------------------------------------------- repository
+    def render(self, repo, ref="HEAD"):
+        """[(patch, text), ...] that `git format-patch` makes of `ref`'s commits after the release."""
+        base, rendered = git(repo, "rev-list", "--max-parents=0", ref).out.split()[0], {}
+        for text in MAIL_START.split(git(repo, *FORMAT, f"{base}..{ref}").out)[1:]:
+            if not (name := NAME_LINE.search(text)) or name.group(1) in rendered:
+                raise PatchQueueError(
+                    f"the commit {text.split('Subject: ')[1].splitlines()[0]!r} of src/{PACKAGE} names "
+                    f"{'a patch twice' if name else 'no patch'}: squash it into one (`git commit --fixup`) or give its"
+                    " message a line `Patch-Filename: <name>.patch`, then `make patches`"
+                )
+            rendered[name.group(1)] = INDEX_LINE.sub("", NAME_LINE.sub("", text, 1)).rstrip("\n") + "\n"
+        return list(rendered.items())
 
-            for name in names:
-                before[name] = {rel: read(rel) for rel in touched[name]}
-                apply_strict(self.patches / name, Path(stage), name, allow_offsets=True)
-            after = {rel: read(rel) for rel in files}
-        return before, after
+    def commits(self, repo):
+        """{patch: commit} of the patches in `repo`."""
+        log = git(repo, "log", "--format=%H %B%x00", "upstream..HEAD").out.split("\0")
+        return {m.group(1): entry.split()[0] for entry in log if (m := NAME_LINE.search(entry + "\n"))}
 
-    # ----------------------------------------------------------------------------------------------- trees
-    def changed_files(self):
-        if not (self.work / "__init__.py").is_file():
-            raise PatchQueueError(f"src/{PACKAGE} is not materialized: run `make vendor LINE={self.line.name}`")
-        if not (self.pristine / "__init__.py").is_file():
-            raise PatchQueueError(f"no pristine upstream tree in {self.upstream_dir}: run `make vendor`")
-        rels = sorted(set(tree_files(self.pristine)) | set(tree_files(self.work)))
-        changed = []
-        for rel in rels:
-            work = self.work / rel
-            if self.baseline(rel) != (work.read_bytes() if work.is_file() else None):
-                changed.append(rel)
-        return changed
+    def materialize(self, dest):
+        """Make `dest` a git repository of the release and the series; True when every patch applied exactly."""
+        message, names = self.release_tree(dest), self.series()
+        git(dest, "init", "-q", "-b", "patches")
+        Path(dest, ".git", "info").mkdir(exist_ok=True)
+        Path(dest, ".git", "info", "exclude").write_text("__pycache__/\n*.pyc\n")
+        for args in (["add", "-A"], ["commit", "-q", "-m", message], ["tag", "upstream"]):
+            git(dest, *args)
+        mails = "".join(f"{h[:-1]}Patch-Filename: {n}\n\n{d}" for n in names for h, d in [self.read_patch(n)])
+        proc = mails and git(dest, "am", "--keep", "--keep-cr", "-p3", check=False, input=mails.encode())
+        if proc and proc.returncode:
+            failed = re.search(r"Patch failed at (\d+)", proc.out + proc.err)
+            name = names[int(failed.group(1)) - 1] if failed else "?"
+            errors = "; ".join(line[7:] for line in proc.err.splitlines() if line.startswith("error: ")) or proc.err
+            raise PatchQueueError(f"patch {name} does not apply to {self.name} {self.version}: {errors}")
+        if exact := self.render(dest) == self.on_disk():
+            git(dest, "tag", "exported")
+        return exact
 
-    def work_bytes(self, rel):
-        path = self.work / rel
-        return path.read_bytes() if path.is_file() else None
+    def build_tree(self, dest):
+        """Write the fork's package (the release and the series) to `dest/diffusers`, and return that folder."""
+        self.materialize(Path(dest) / PACKAGE)
+        shutil.rmtree(Path(dest) / PACKAGE / ".git")
+        return Path(dest) / PACKAGE
 
-    def render(self, names, give=None):
-        """
-        Every applied patch computed from the working tree: ({patch: text}, unowned changed files, dropped files).
+    def applied(self):
+        """The patches src/diffusers holds, checking that it is this line's git repository."""
+        if (state := materialized(self.root)) is None or not (self.work / ".git").is_dir():
+            raise PatchQueueError(f"src/{PACKAGE} is not a git repository made by `make vendor`: run `make vendor`")
+        if state["line"] != self.line.name:
+            raise PatchQueueError(
+                f"src/{PACKAGE} holds line {state['line']}, not {self.line.name}: run `make vendor "
+                f"LINE={self.line.name}` (it refuses to discard unexported edits)"
+            )
+        return state["applied"]
 
-        A file's changes go to the last patch in `names` that touches it; the patches before it keep their share,
-        recomputed from the staged series. `give` ({patch: [file, ...]}) hands files to a patch: to a patch of
-        `names`, files that no patch touches yet; to a new patch (appended to `names`), any files, whose edits since
-        the applied patches then go to it.
-        """
-        before, after = self.stages(names)
-        names = list(names)
-        for name, rels in (give or {}).items():
-            if name not in names:
-                names.append(name)
-                before[name] = {}
-            before[name].update({rel: after[rel] if rel in after else self.baseline(rel) for rel in rels})
-        changed = set(self.changed_files())
-        chains = {}
-        for name in names:
-            for rel in before[name]:
-                chains.setdefault(rel, []).append(name)
-        rendered, dropped = {}, []
-        for name in names:
-            header = self.read_patch(name)[0] if (self.patches / name).is_file() else NEW_PATCH_HEADER
-            body = []
-            for rel in sorted(before[name]):
-                chain = chains[rel]
-                following = chain[chain.index(name) + 1 :]
-                old = before[name][rel]
-                new = before[following[0]][rel] if following else self.work_bytes(rel)
-                if old == new:
-                    dropped.append((name, rel))
-                    continue
-                body.append(unified_diff(rel, old, new))
-            rendered[name] = header + "".join(body)
-        unowned = sorted(changed - set(chains))
-        return rendered, unowned, dropped
-
-    def diff(self, rel):
-        return unified_diff(rel, self.baseline(rel), self.work_bytes(rel))
+    def save_state(self, names):
+        self.line.state_file.write_text(json.dumps({"line": self.line.name, "applied": names}) + "\n")
 
     # ----------------------------------------------------------------------------------------------- commands
-    def vendor(self, force=False, upto=None, allow_offsets=False):
-        state = materialized(self.root)
-        if self.work.exists() and not force:
-            held = Queue(select(state["line"], self.root)) if state else None
-            if held is None or not held.pristine.is_dir():
-                raise PatchQueueError(
-                    f"src/{PACKAGE} exists but its line or pristine upstream is unknown, so its edits cannot be "
-                    "checked: run `make vendor FORCE=1` to replace it"
-                )
-            edited = held.edited()
-            if edited:
-                raise PatchQueueError(
-                    f"src/{PACKAGE} holds edits not exported to lines/{state['line']}/ ({PKG_PREFIX}{edited[0]}): "
-                    "run `make patches` first, or `make vendor FORCE=1` to discard them"
-                )
-        names = self.series()
-        if upto is not None:
-            if upto not in names:
-                raise PatchQueueError(f"{upto} is not in lines/{self.line.name}/series")
-            names = names[: names.index(upto) + 1]
-        for name in names:
-            self.read_patch(name)  # every patch exists and has a header before anything is applied
-        archive = self.fetch()
-        self.verify(archive)
-        self.extract(archive)
-        self.build.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.build, prefix="stage-") as stage:
-            staged = self.build_tree(Path(stage) / "src", names, allow_offsets=allow_offsets)
-            old = Path(stage) / "old"
+    def vendor(self, force=False):
+        """Build src/diffusers afresh; True when every patch applied exactly (else `make patches` rewrites them)."""
+        if self.work.exists() and not force and (why := pending(self.work)):
+            raise PatchQueueError(f"src/{PACKAGE} holds {why}: `make patches` exports, `make vendor FORCE=1` discards")
+        self.ensure_pristine(fresh=True)
+        (self.root / "build").mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.root / "build", prefix="stage-") as stage:
+            exact = self.materialize(Path(stage) / PACKAGE)
             if self.work.exists():
-                os.replace(self.work, old)
+                os.replace(self.work, Path(stage) / "old")
             self.work.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, self.work)
-        self.save_state(names, offsets=allow_offsets)
-        return names
+            os.replace(Path(stage) / PACKAGE, self.work)
+        self.save_state(self.series())
+        return exact
 
-    def build_tree(self, dest, names=None, allow_offsets=False):
-        """
-        Write the fork's package (pristine, version stamped, `names` or the whole series applied) to `dest/diffusers`
-        without touching src/diffusers, and return that folder; `dest` must not hold a `diffusers` folder yet.
-        """
-        names = self.series() if names is None else names
-        self.ensure_pristine()
-        staged = Path(dest) / PACKAGE
-        shutil.copytree(self.pristine, staged)
-        init = staged / "__init__.py"
-        init.write_bytes(self.stamp(init.read_text(encoding="utf-8")).encode("utf-8"))
-        for name in names:
-            apply_strict(self.patches / name, Path(dest), name, strip=2, allow_offsets=allow_offsets)
-        return staged
+    def rebase(self):
+        """Move src/diffusers' patches onto the pinned release (after a bump) with git's three-way rebase."""
+        self.applied()
+        if why := pending(self.work):
+            raise PatchQueueError(f"src/{PACKAGE} holds {why}: run `make patches` first")
+        self.ensure_pristine(fresh=True)
+        with tempfile.TemporaryDirectory(dir=self.root / "build") as tmp:
+            message, env = self.release_tree(Path(tmp) / PACKAGE), {"GIT_INDEX_FILE": f"{tmp}/index"}
+            git(Path(tmp) / PACKAGE, "add", "-A", env=dict(env, GIT_DIR=str(self.work / ".git")))
+            tree = git(Path(tmp) / PACKAGE, "write-tree", env=dict(env, GIT_DIR=str(self.work / ".git"))).out.strip()
+        base, old = git(self.work, "commit-tree", tree, "-m", message).out.strip(), rev(self.work, "upstream")
+        git(self.work, "tag", "-f", "upstream", base)
+        if git(self.work, "rebase", "-q", "--onto", base, old, check=False).returncode:
+            raise PatchQueueError(
+                f"a patch conflicts with {self.name} {self.version} in {', '.join(conflicts(self.work))}: resolve, "
+                f"`git add`, `git -C src/{PACKAGE} rebase --continue` (at each stop), then `make patches`"
+            )
 
     def export(self, topic=None, files=None):
-        """
-        Write every applied patch from src/diffusers. `topic` names the patch that takes edits other than to the files
-        it already owns: an applied patch takes edited files that neither it nor any later patch touches (their edits
-        since the last vendor or export, on top of the patches before it); a new patch, appended after the last
-        applied one, takes every file edited since then (as in `quilt new`). `files` limits what `topic` takes.
-        """
-        names = self.applied()
-        series = self.series()
-        _, unowned, _ = self.render(names)
-        give, left = None, []
-        if topic:
-            if not topic.endswith(".patch") or "/" in topic:
-                raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
-            if topic in series and topic not in names:
-                raise PatchQueueError(f"{topic} is not applied in src/{PACKAGE}: `make vendor` the whole series first")
-            if topic in series:
-                # An applied patch takes edited files that neither it nor any patch after it touches yet.
-                later = names[names.index(topic) :]
-                taken = {rel for rels in self.touched(later).values() for rel in rels}
-                candidates = sorted(rel for rel in self.edited() if rel not in taken)
-            else:
-                candidates = self.edited()
-            wanted = sorted({f.removeprefix(PKG_PREFIX) for f in files}) if files else candidates
-            if set(wanted) - set(candidates):
-                raise PatchQueueError(
-                    (
-                        "not edited, or touched by it or a later patch already: "
-                        if topic in series
-                        else "not edited since the last vendor or export: "
-                    )
-                    + ", ".join(PKG_PREFIX + f for f in sorted(set(wanted) - set(candidates)))
-                )
-            if not wanted:
-                raise PatchQueueError(f"nothing for {topic} to take: no file was edited since the last export")
-            give = {topic: wanted}
-            left = sorted(set(unowned) - set(wanted))
-            if left:
-                print(f"note: left unexported (no patch owns them yet): {', '.join(PKG_PREFIX + f for f in left)}")
-            unowned = []
-        if unowned:
+        """Commit the edits (see the module), squash fixups, write the patches; returns (series, files left)."""
+        repo = self.work
+        self.applied()
+        if why := stopped(repo):
+            raise PatchQueueError(f"src/{PACKAGE} holds {why}")
+        if rev(repo, "exported") and self.render(repo, "exported") != self.on_disk():
             raise PatchQueueError(
-                "edited files that no patch owns: "
-                + ", ".join(PKG_PREFIX + rel for rel in unowned)
-                + "; give them to a patch with `make patches TOPIC=NNNN-topic.patch`"
+                f"{self.where}/patches changed since src/{PACKAGE} was built (a pull, a checkout, an edit): `make "
+                f"vendor` takes them in (`FORCE=1` discards src/{PACKAGE}'s unexported work)"
             )
-        rendered, _, dropped = self.render(names, give=give)
-        marked = [name for name, text in rendered.items() if CONFLICT_MARKER.search(text)]
-        if marked:
+        if topic and (not topic.endswith(".patch") or "/" in topic):
+            raise PatchQueueError(f"TOPIC must be a file name ending in .patch, got {topic!r}")
+        git(repo, "add", "-A")
+        try:
+            left = self.commit(repo, topic, files)
+        except PatchQueueError:
+            git(repo, "reset", "-q")  # the edits stay as they were
+            raise
+        squash = ["rebase", "-q", "-i", "--autosquash", "--autostash", "upstream"]
+        if (
+            FIXUP.search(git(repo, "log", "--format=%s", "upstream..HEAD").out)
+            and git(repo, *squash, check=False).returncode
+        ):
             raise PatchQueueError(
-                f"src/{PACKAGE} holds merge conflict markers (they would go into {', '.join(marked)}): resolve them first"
+                f"squashing the fixups stopped at a conflict in {', '.join(conflicts(repo))}: resolve, `git add`, "
+                f"`git -C src/{PACKAGE} rebase --continue`, then `make patches`"
             )
-        applied = list(names)
-        if topic and topic not in series:
-            # A new patch goes right after the last applied one, with a header template to fill in.
-            series.insert(series.index(names[-1]) + 1 if names else len(series), topic)
-            applied.append(topic)
-        self.patches.mkdir(parents=True, exist_ok=True)
+        rendered = dict(self.render(repo))
         for name, text in rendered.items():
-            path = self.patches / name
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, path)
-        self.series_file.write_text("".join(f"{name}\n" for name in series))
-        self.save_state(applied, unexported=left)
-        return series, dropped
+            if not (self.patches / name).is_file() or (self.patches / name).read_bytes() != text.encode():
+                (self.patches / name).write_bytes(text.encode())
+        for name in set(self.series()) - set(rendered):
+            (self.patches / name).unlink(missing_ok=True)
+        self.line.series_file.write_text("".join(f"{name}\n" for name in rendered))
+        git(repo, "tag", "-f", "exported")
+        self.save_state(list(rendered))
+        return list(rendered), left
+
+    def commit(self, repo, topic, files):
+        """Commit the staged edits (of `files`) into `topic`, else each file's as a fixup of its last patch."""
+        edited = git(repo, "diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD").out.split("\0")[:-1]
+        wanted = sorted({f.removeprefix(PKG_PREFIX) for f in files}) if files else edited
+        if set(wanted) - set(edited) or (topic and not wanted):
+            raise PatchQueueError(f"not edited: {', '.join(sorted(set(wanted) - set(edited))) or 'any file'}")
+        if wanted and CONFLICT_MARKER.search(git(repo, "diff", "--cached", "HEAD", "--", *wanted).out):
+            raise PatchQueueError(f"src/{PACKAGE} holds merge conflict markers: resolve them first")
+        if topic and topic not in (commits := self.commits(repo)):
+            git(repo, "commit", "-q", "-m", NEW_PATCH.format(topic), "--", *wanted)
+        elif wanted:
+            last = {r: git(repo, "log", "-1", "--format=%H", "upstream..", "--", r).out.strip() for r in wanted}
+            owners = {rel: commits[topic] for rel in wanted} if topic else last
+            if unowned := [PKG_PREFIX + rel for rel, owner in owners.items() if not owner]:
+                raise PatchQueueError(f"no patch touches {', '.join(unowned)}: `make patches TOPIC=<name>.patch`")
+            for owner in dict.fromkeys(owners.values()):
+                git(repo, "commit", "-q", f"--fixup={owner}", "--", *[rel for rel in wanted if owners[rel] == owner])
+        return sorted(set(edited) - set(wanted))
 
     def problems(self):
-        """Everything that makes the queue out of sync, as one line each."""
-        problems = []
-        names = self.series()
-        on_disk = sorted(p.name for p in self.patches.glob("*.patch"))
-        where = f"lines/{self.line.name}"
-        for name in sorted(set(names) - set(on_disk)):
-            problems.append(f"{where}/series lists {name}, which does not exist")
-        for name in sorted(set(on_disk) - set(names)):
-            problems.append(f"{where}/patches/{name} is not listed in {where}/series")
-        for name in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"{where}/series lists {name} twice")
-        if problems:
-            return problems
+        """Everything that makes the queue and src/diffusers disagree, as one line each."""
+        names, files = self.series(), sorted(p.name for p in self.patches.glob("*.patch"))
+        problems = [f"{self.where}/patches/{n} is not listed in {self.where}/series" for n in files if n not in names]
         for name in names:
-            header = self.read_patch(name)[0]
+            (header, diff), where = self.read_patch(name), f"{self.where}/patches/{name}"
             fields = self.header_fields(header)
-            missing = [field for field in REQUIRED_FIELDS if not fields.get(field)]
-            if missing:
-                problems.append(f"{where}/patches/{name}: header lacks {', '.join(f'`{m}:`' for m in missing)}")
-            if "TODO" in header:
-                problems.append(f"{where}/patches/{name}: header still has TODO")
-            if CONFLICT_MARKER.search(self.read_patch(name)[1]):
-                problems.append(f"{where}/patches/{name} adds merge conflict markers")
-        return problems + self.unexported()
-
-    def unexported(self):
-        """Edits in src/diffusers that the line's patches do not hold, as one line each."""
-        problems = []
-        names = self.applied()
-        rendered, unowned, _ = self.render(names)
-        stale = [name for name, text in rendered.items() if (self.patches / name).read_text(encoding="utf-8") != text]
-        if stale and self.state().get("offsets"):
-            problems.append(
-                f"src/{PACKAGE} was materialized with hunks moved by offsets ({stale[0]}): run `make patches` to write "
-                "the patches without them"
-            )
-        elif stale and not self.edited():
-            # src/diffusers is as it was materialized: the patches changed under it (a pull, a checkout).
-            problems.append(
-                f"lines/{self.line.name}/patches changed since src/{PACKAGE} was materialized ({stale[0]}): run "
-                f"`make vendor LINE={self.line.name}`"
-            )
-        else:
-            for name in stale:
-                problems.append(
-                    f"lines/{self.line.name}/patches/{name} differs from src/{PACKAGE}: run `make patches`"
-                )
-        for rel in unowned:
-            problems.append(f"{PKG_PREFIX}{rel} is edited but no patch owns it: run `make patches TOPIC=...`")
-        if names != self.series():
-            problems.append(
-                f"src/{PACKAGE} holds lines/{self.line.name}/series only up to {names[-1] if names else '(none)'}: "
-                f"run `make vendor LINE={self.line.name}` once the edit is exported"
-            )
+            # DEP-3: a backport says where it comes from (Origin), not whether it was sent upstream.
+            fields["Forwarded"] = fields.get("Forwarded") or fields.get("Origin", "").startswith("backport")
+            if missing := [key for key in ("Subject", "Bug", "Forwarded") if not fields.get(key)]:
+                problems.append(f"{where}: header lacks {', '.join(missing)}")
+            problems += [f"{where}: header still has TODO"] if "TODO" in header else []
+            problems += [f"{where} adds merge conflict markers"] if CONFLICT_MARKER.search(diff) else []
+        self.applied()
+        if why := pending(self.work, commits=False):
+            return problems + [f"src/{PACKAGE} holds {why}: run `make patches`"]
+        if FIXUP.search(git(self.work, "log", "--format=%s", "upstream..HEAD").out):
+            return problems + [f"src/{PACKAGE} holds fixup commits not squashed yet: run `make patches`"]
+        if (rendered := self.render(self.work)) != (on_disk := self.on_disk()):
+            same = set(rendered) & set(on_disk)
+            stale = next((name for name, text in rendered + on_disk if (name, text) not in same), "series")
+            if rev(self.work, "HEAD") == rev(self.work, "exported"):
+                problems.append(f"{self.where}/patches changed since src/{PACKAGE} was built ({stale}): `make vendor`")
+            else:
+                problems.append(f"{self.where}/patches/{stale} differs from src/{PACKAGE}'s commits: `make patches`")
         return problems
 
 
-# --------------------------------------------------------------------------------------------------- helpers
-def content_hash(data):
-    return None if data is None else hashlib.sha256(data).hexdigest()
-
-
-def tree_files(top):
-    top = Path(top)
-    out = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for fname in filenames:
-            if not fname.endswith((".pyc", ".pyo")):
-                out.append((Path(dirpath) / fname).relative_to(top).as_posix())
-    return sorted(out)
-
-
-def unified_diff(rel, old, new):
-    """A deterministic unified diff of one file, with `a/src/diffusers/...` and `b/...` labels."""
-    old_lines = old.decode("utf-8").splitlines(keepends=True) if old is not None else []
-    new_lines = new.decode("utf-8").splitlines(keepends=True) if new is not None else []
-    fromfile = f"a/{PKG_PREFIX}{rel}" if old is not None else "/dev/null"
-    tofile = f"b/{PKG_PREFIX}{rel}" if new is not None else "/dev/null"
-    out = []
-    for line in difflib.unified_diff(old_lines, new_lines, fromfile, tofile, n=3):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)
-
-
-def files_in_diff(body):
-    """Files (relative to src/diffusers) a unified diff touches, in its order, as `git apply --numstat` lists them."""
-    if not body.strip():
-        return []
-    proc = subprocess.run(
-        ["git", "apply", "--numstat", "-"],
-        input=body,
-        capture_output=True,
-        text=True,
-        env=GIT_ENV,
-        cwd=tempfile.gettempdir(),
-    )
-    if proc.returncode != 0:
-        raise PatchQueueError(f"not a diff git can read: {proc.stderr.strip()}")
-    files = []
-    for line in proc.stdout.splitlines():
-        path = line.split("\t", 2)[2]
-        if not path.startswith(PKG_PREFIX):
-            raise PatchQueueError(f"the diff touches {path}, outside {PKG_PREFIX}")
-        files.append(path[len(PKG_PREFIX) :])
-    return files
-
-
-def apply_strict(patch, stage, name, strip=1, allow_offsets=False):
-    """
-    Apply one patch inside `stage` with git apply: exact context, no fuzz, and no hunk moved by an offset unless
-    `allow_offsets` (to rebase the patches above one that changed; `export` then writes them without offsets). `strip`
-    is git apply's `-p`: 1 where `stage` holds `src/diffusers`, 2 where it holds `diffusers`.
-    """
-    env = dict(GIT_ENV, GIT_CEILING_DIRECTORIES=str(Path(stage).parent))
-    cmd = ["git", "apply", "-v", f"-p{strip}", "--whitespace=nowarn", str(patch)]
-    proc = subprocess.run(cmd, cwd=stage, env=env, capture_output=True, text=True)
-    output = proc.stdout + proc.stderr
-    current = "?"
-    for line in output.splitlines():
-        checking = re.match(r"Checking patch (.+?)\.\.\.$", line)
-        if checking:
-            current = checking.group(1)
-        if ("(offset" in line and not allow_offsets) or "fuzz" in line:
-            raise PatchQueueError(f"patch {name} applies to {current} only with an offset: {line.strip()}")
-    if proc.returncode != 0:
-        failed = re.search(r"^error: patch failed: (.+?):(\d+)$", output, re.M)
-        if failed:
-            raise PatchQueueError(f"patch {name} does not apply to {failed.group(1)} (hunk at line {failed.group(2)})")
-        errors = [line[len("error: ") :] for line in output.splitlines() if line.startswith("error: ")]
-        raise PatchQueueError(f"patch {name} does not apply to {current}: {'; '.join(errors) or output.strip()}")
+def files_in_diff(diff):
+    """Files (relative to src/diffusers) a git diff touches, in its order."""
+    files = re.findall(r"^diff --git a/(\S+) b/", diff, re.M)
+    if outside := [path for path in files if not path.startswith(PKG_PREFIX)]:
+        raise PatchQueueError(f"the diff touches {outside[0]}, outside {PKG_PREFIX}")
+    return [path.removeprefix(PKG_PREFIX) for path in files]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m forktools.queue", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["vendor", "export", "check"])
     parser.add_argument("--root", default=None, help="repository root (default: this checkout)")
     parser.add_argument("--line", default=None, help="the line (default: $LINE, see above)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    vendor = sub.add_parser("vendor", help="materialize src/diffusers from the pinned sdist and the series")
-    vendor.add_argument("--force", action="store_true", help="replace src/diffusers even if it holds edits")
-    vendor.add_argument("--upto", help="apply the series only up to this patch (to edit it; see above)")
-    vendor.add_argument(
-        "--allow-offsets", action="store_true", help="let hunks move (after editing a lower patch); then `export`"
-    )
-    export = sub.add_parser("export", help="re-export the applied patches from src/diffusers")
-    export.add_argument("--topic", help="patch file that takes edited files no patch owns yet")
-    export.add_argument("--files", nargs="+", help="with --topic: only these files (default: every unowned edit)")
-    sub.add_parser("check", help="fail when src/diffusers holds edits not exported to the line's patches")
-    sub.add_parser("version", help="print the fork version of the line")
+    parser.add_argument("--force", action="store_true", help="vendor: replace src/diffusers' unexported work")
+    parser.add_argument("--rebase", action="store_true", help="vendor: rebase src/diffusers onto the pinned release")
+    parser.add_argument("--topic", help="export: the patch that takes the edits (new: at the end of the series)")
+    parser.add_argument("--files", nargs="+", help="export: only these edited files (the others stay unexported)")
     args = parser.parse_args(argv)
     try:
         kwargs = {"root": args.root} if args.root else {}
-        line = select(args.line, materialized_first=args.command != "vendor", **kwargs)
-        queue = Queue(line)
-        if args.command == "vendor":
-            names = queue.vendor(force=args.force, upto=args.upto, allow_offsets=args.allow_offsets)
-            upto = f" (up to {args.upto})" if args.upto else ""
-            print(f"src/{PACKAGE}: line {line.name}, {queue.name} {queue.fork_version}, {len(names)} patch(es){upto}")
+        queue = Queue(line := select(args.line, materialized_first=args.command != "vendor", **kwargs))
+        if args.command == "vendor" and args.rebase:
+            queue.rebase()
+            print(f"src/{PACKAGE}: the patches are on {queue.name} {queue.version} now: `make patches`")
+        elif args.command == "vendor":
+            exact = queue.vendor(force=args.force)
+            print(f"src/{PACKAGE}: line {line.name}, {line.fork_version}, {len(queue.series())} patch(es)")
+            if not exact:
+                print("note: some patches apply only with offsets: `make patches` writes them exact")
         elif args.command == "export":
-            names, dropped = queue.export(topic=args.topic, files=args.files)
-            for name, rel in dropped:
-                print(f"note: {name} no longer changes {PKG_PREFIX}{rel}")
-            print(f"exported line {line.name}: {len(names)} patch(es) in lines/{line.name}/patches")
-        elif args.command == "check":
-            problems = queue.problems()
-            if problems:
-                for problem in problems:
-                    print(f"patchq: {problem}", file=sys.stderr)
-                return 1
+            names, left = queue.export(topic=args.topic, files=args.files)
+            if left:
+                print(f"note: left unexported: {', '.join(PKG_PREFIX + rel for rel in left)}")
+            print(f"exported line {line.name}: {len(names)} patch(es) in {queue.where}/patches")
+        elif problems := queue.problems():
+            print("\n".join(f"patchq: {problem}" for problem in problems), file=sys.stderr)
+            return 1
+        else:
             print(f"patch queue of line {line.name} in sync: {len(queue.series())} patch(es)")
-        elif args.command == "version":
-            print(queue.fork_version)
     except (PatchQueueError, LineError) as err:
         print(f"patchq: error: {err}", file=sys.stderr)
         return 1

@@ -7,7 +7,8 @@ uniform dtype upstream supports (bf16, fp32), on one CPU thread. A run measures 
 calls, of 5 `encode_prompt` calls (after a warm-up) and of 3 four-step 64x64 generations, and the process's peak
 RSS. The report gives
 upstream and fork medians and the fork/upstream ratios of the medians and of the minima (target: <= 1.01, peak RSS
-not above upstream's), then the fp8 text-encoder memory table (patch 0003). A benchmark, not a test: it prints
+not above upstream's), then the fp8 text-encoder memory table (patch layerwise-casting-for-text-encoders). A
+benchmark, not a test: it prints
 ratios and asserts nothing.
 """
 

@@ -1,4 +1,5 @@
-"""One treatment of `dtype` values at every loading entry point (patch 0003), on the tiny SD3.5-layout pipeline.
+"""One treatment of `dtype` values at every loading entry point (patch loader-dtype-names-and-bad-values), on the tiny
+SD3.5-layout pipeline.
 
 Entry points: `DiffusionPipeline.from_pretrained`, `ModelMixin.from_pretrained`, `from_single_file` (a pipeline and
 models, from original-layout checkpoints built here), `from_pipe`, `ComponentSpec.load` and

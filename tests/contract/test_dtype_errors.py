@@ -1,4 +1,5 @@
-"""Errors never mask errors (patch 0006), through the SD3 pipeline's `encode_prompt` on the tiny SD3.5 fixture.
+"""Errors never mask errors (patch name-the-text-encoder-in-dtype-errors), through the SD3 pipeline's `encode_prompt`
+on the tiny SD3.5 fixture.
 
 Only torch's complaint about operands in different dtypes, raised by a text encoder that really holds parameters in
 several dtypes, is reworded: a RuntimeError chained to torch's, naming the component, the dtypes it holds and the

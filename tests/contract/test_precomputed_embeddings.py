@@ -12,7 +12,7 @@ import torch
 from .test_pipeline_families import applied_patches, tokenizer_folders
 
 
-PATCH = "0036-bria-passed-in-embeddings-in-transformer-dtype.patch"
+PATCH = "bria-passed-in-embeddings-in-transformer-dtype.patch"
 
 
 def bria_pipeline(tokenizers, dtype):

@@ -1,4 +1,4 @@
-"""`diffusers-cli dtype-report` (patch 0008) on the tiny fixtures and hand-made checkpoints."""
+"""`diffusers-cli dtype-report` (patch diffusers-cli-dtype-report) on the tiny fixtures and hand-made checkpoints."""
 
 import json
 import os

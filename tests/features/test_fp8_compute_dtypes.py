@@ -1,9 +1,10 @@
-"""fp8 text encoders with fp16 and bf16 compute (patch 0007), on the tiny SD3.5 fixture.
+"""fp8 text encoders with fp16 and bf16 compute (patch layerwise-casting-for-text-encoders), on the tiny SD3.5 fixture.
 
 Weights stored in float8_e4m3fn compute in the compute dtype, except what transformers keeps in float32 for it: T5's
 `wo` for float16. The overflow case builds a T5 feed-forward block whose every intermediate fits in float16 but whose
 `wo` output does not, and checks that fp16 compute matches fp32 compute of the same fp8 weights; computing `wo` in
-float16 (the fork before patch 0007's rule, at e808f22) gives inf there, which T5's fp16 clamping turns into finite
+float16 (the fork before patch layerwise-casting-for-text-encoders's rule, at e808f22) gives inf there, which T5's
+fp16 clamping turns into finite
 but wrong values.
 """
 

@@ -1,4 +1,5 @@
-"""fp8 text encoders (patch 0003): weights stored in float8_e4m3fn, computed in bf16, on the tiny SD3.5 fixture."""
+"""fp8 text encoders (patch layerwise-casting-for-text-encoders): weights stored in float8_e4m3fn, computed in bf16,
+on the tiny SD3.5 fixture."""
 
 import numpy as np
 import pytest

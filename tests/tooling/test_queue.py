@@ -1,6 +1,5 @@
-"""The patch queue (forktools.queue), on small fake upstream archives and lines made here: no network."""
+"""The patch queue on git (forktools.queue), on small fake upstream archives and lines made here: no network."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,10 +7,7 @@ from pathlib import Path
 import pytest
 
 from forktools import lines, queue as patchq
-from tests.tooling.fake_lines import MODULE, fake_fork, write_pin
-
-
-HEADER = "Description: {}\nBug: none\nForwarded: not-needed\n---\n"
+from tests.tooling.fake_lines import MODULE, add_patch, edit, fake_fork, fill_header, queue_of, release, write_pin
 
 
 @pytest.fixture
@@ -19,34 +15,36 @@ def repo(tmp_path, monkeypatch):
     return fake_fork(tmp_path, monkeypatch, {"9.9.9": MODULE, "8.8.0": MODULE})
 
 
-def queue_of(root, name=None):
-    return patchq.Queue(lines.select(name, root=root, materialized_first=name is None))
-
-
 def snapshot(folder):
-    return {rel: (Path(folder) / rel).read_bytes() for rel in patchq.tree_files(folder)}
+    """{file: bytes} of a tree, its .git aside."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(folder).parts
+    }
 
 
-def edit(root, rel, old, new):
-    path = root / "src" / "diffusers" / rel
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
+def patch_text(repo, name, line="9.9"):
+    return (repo / "lines" / line / "patches" / name).read_text()
 
 
-def fill_header(root, name, description="test", line="9.9"):
-    path = root / "lines" / line / "patches" / name
-    path.write_text(HEADER.format(description) + path.read_text().split("---\n", 1)[1])
+def git(repo, *args):
+    return patchq.git(repo / "src" / "diffusers", *args).out
 
 
-def test_vendor_stamps_version_and_is_repeatable(repo):
+def test_vendor_builds_a_git_repository_of_the_release_then_the_series(repo):
     queue = queue_of(repo)
-    queue.vendor()
+    assert queue.vendor() is True
     assert (repo / "src/diffusers/__init__.py").read_text() == '__version__ = "9.9.9+test"\n'
-    first = snapshot(repo / "src/diffusers")
+    assert git(repo, "log", "--format=%s", "upstream").strip() == "diffusers 9.9.9"
+    assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "exported")
+    add_patch(queue, "fix.patch", "mod.py", "line 10\n", "line ten\n")
+    assert git(repo, "log", "--format=%s", "upstream..").strip() == "a fix"
+    first, head = snapshot(repo / "src/diffusers"), git(repo, "rev-parse", "HEAD")
     queue.vendor()
-    assert snapshot(repo / "src/diffusers") == first
-    assert queue.problems() == []
+    # The same queue gives the same tree and the same commits (fixed identity and dates).
+    assert snapshot(repo / "src/diffusers") == first and git(repo, "rev-parse", "HEAD") == head
+    assert queue.problems() == [] and lines.materialized(repo) == {"line": "9.9", "applied": ["fix.patch"]}
 
 
 def test_lines_are_selected_and_told_apart(repo):
@@ -60,7 +58,7 @@ def test_lines_are_selected_and_told_apart(repo):
         lines.Line("7.7", repo)
 
 
-def test_hash_mismatch_is_refused_and_nothing_is_extracted(repo):
+def test_a_sha256_mismatch_extracts_nothing(repo):
     write_pin(repo, "9.9.9", "0" * 64)
     with pytest.raises(patchq.PatchQueueError, match="sha256 mismatch"):
         queue_of(repo).vendor()
@@ -68,226 +66,159 @@ def test_hash_mismatch_is_refused_and_nothing_is_extracted(repo):
     assert not (repo / "build" / "upstream" / "diffusers-9.9.9").exists()
 
 
-def test_export_then_apply_round_trips_byte_identically(repo):
+def test_a_new_topic_is_a_format_patch_mail_that_round_trips_byte_identically(repo):
     queue = queue_of(repo)
     queue.vendor()
     edit(repo, "mod.py", "line 10\n", "line ten\n")
     (repo / "src/diffusers/new.py").write_text("no newline at end")
-    queue.export(topic="0001-topic.patch")
-    patch = (repo / "lines/9.9/patches/0001-topic.patch").read_bytes()
-    assert (repo / "lines/9.9/series").read_text() == "0001-topic.patch\n"
-    assert b"+++ b/src/diffusers/mod.py" in patch and b"--- /dev/null" in patch
+    assert queue.export(topic="topic.patch") == (["topic.patch"], [])
+    text = patch_text(repo, "topic.patch")
+    assert (repo / "lines/9.9/series").read_text() == "topic.patch\n"
+    assert text.startswith("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n")
+    assert "\nDate: Thu, 1 Jan 2026 00:00:00 +0000\nSubject: TODO one line" in text and "Patch-Filename" not in text
+    assert "\ndiff --git a/src/diffusers/mod.py b/src/diffusers/mod.py\n" in text and "\n--- /dev/null\n" in text
+    assert "\nindex " not in text and "[PATCH" not in text and text.endswith("\\ No newline at end of file\n")
+    assert any("header still has TODO" in p for p in queue.problems())
     edited = snapshot(repo / "src/diffusers")
-    # Fill in the header, as a developer would, then rebuild the tree from scratch and export again.
-    fill_header(repo, "0001-topic.patch")
-    text = (repo / "lines/9.9/patches/0001-topic.patch").read_text()
-    queue.vendor(force=True)
+    # The header is filled in in the patch file, then built into src/diffusers; exporting again changes no byte.
+    fill_header(queue, "topic.patch", subject="Mod: line ten")
+    filled = patch_text(repo, "topic.patch")
     assert snapshot(repo / "src/diffusers") == edited
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Mod: line ten"
     queue.export()
-    assert (repo / "lines/9.9/patches/0001-topic.patch").read_text() == text
-    assert queue.problems() == []
+    assert patch_text(repo, "topic.patch") == filled and queue.problems() == []
+    fields = queue.header_fields(queue.read_patch("topic.patch")[0])
+    assert fields["Description"] == "Mod: line ten\nWhy it exists." and fields["Bug"] == "none"
 
 
-def test_stacked_patches_share_a_file_and_edits_go_to_the_top(repo):
+def test_an_unexported_edit_fails_check_and_vendor_refuses_to_discard_it_unless_forced(repo):
     queue = queue_of(repo)
     queue.vendor()
-    edit(repo, "mod.py", "line 5\n", "line five\n")
-    queue.export(topic="0001-low.patch")
-    fill_header(repo, "0001-low.patch", "low")
+    add_patch(queue, "fix.patch", "mod.py", "line 10\n", "line ten\n")
+    edit(repo, "mod.py", "line 3\n", "line three\n")
+    assert queue.problems() == ["src/diffusers holds edits not exported (src/diffusers/mod.py): run `make patches`"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "forktools.queue", "--root", str(repo), "check"], capture_output=True, cwd=lines.ROOT
+    )
+    assert proc.returncode == 1 and b"edits not exported (src/diffusers/mod.py)" in proc.stderr
+    for line in ("9.9", "8.8"):
+        with pytest.raises(patchq.PatchQueueError, match="holds edits not exported"):
+            queue_of(repo, line).vendor()
+    assert "line three" in (repo / "src/diffusers/mod.py").read_text()
+    # Committed in src/diffusers but not exported: still refused, and the check names the patch.
+    git(repo, "commit", "-q", "-a", "--fixup=HEAD")
+    assert queue.problems() == ["src/diffusers holds fixup commits not squashed yet: run `make patches`"]
+    with pytest.raises(patchq.PatchQueueError, match="commits not exported"):
+        queue.vendor()
+    queue.vendor(force=True)
+    assert "line three" not in (repo / "src/diffusers/mod.py").read_text() and queue.problems() == []
+
+
+def test_an_edit_goes_into_the_last_patch_that_touches_its_file(repo):
+    queue = queue_of(repo)
+    queue.vendor()
+    add_patch(queue, "low.patch", "mod.py", "line 5\n", "line five\n")
+    low = patch_text(repo, "low.patch")
     edit(repo, "mod.py", "line 25\n", "line twenty-five\n")
     (repo / "src/diffusers/top.py").write_text("top\n")
-    queue.export(topic="0002-top.patch", files=["src/diffusers/top.py"])
-    fill_header(repo, "0002-top.patch", "top")
-    # mod.py is edited again: no patch of the two touches line 25 yet, and 0001 is the only one touching mod.py.
-    queue.export()
-    low = (repo / "lines/9.9/patches/0001-low.patch").read_text()
-    assert "+line five" in low and "+line twenty-five" in low
-    # Give mod.py to the top patch too: from now on its edits land there, and 0001 keeps its share.
-    (repo / "lines/9.9/patches/0002-top.patch").write_text(
-        HEADER.format("top")
-        + patchq.unified_diff("top.py", None, b"top\n")
-        + patchq.unified_diff("mod.py", low_after(repo), low_after(repo).replace(b"line 28\n", b"line 28!\n"))
-    )
-    queue.vendor(force=True)
+    queue.export(topic="top.patch")
+    fill_header(queue, "top.patch", subject="top")
     edit(repo, "mod.py", "line 15\n", "line fifteen\n")
     queue.export()
-    low_again = (repo / "lines/9.9/patches/0001-low.patch").read_text()
-    top = (repo / "lines/9.9/patches/0002-top.patch").read_text()
-    assert low_again == low
-    assert "+line fifteen" in top and "+line 28!" in top and "line five" not in top.split("@@")[-1]
+    assert patch_text(repo, "low.patch") == low and "+line fifteen" in patch_text(repo, "top.patch")
+    (repo / "src/diffusers/stray.py").write_text("x = 1\n")
+    with pytest.raises(patchq.PatchQueueError, match="no patch touches src/diffusers/stray.py"):
+        queue.export()
+    (repo / "src/diffusers/stray.py").unlink()
     edited = snapshot(repo / "src/diffusers")
-    queue.vendor(force=True)
-    assert snapshot(repo / "src/diffusers") == edited
-    assert queue.problems() == []
-
-
-def test_a_new_topic_stacks_on_owned_files(repo):
-    queue = queue_of(repo)
     queue.vendor()
-    edit(repo, "mod.py", "line 5\n", "line five\n")
-    queue.export(topic="0001-low.patch")
-    fill_header(repo, "0001-low.patch", "low")
-    low = (repo / "lines/9.9/patches/0001-low.patch").read_text()
-    # quilt new: every file edited since the last export goes into the new patch, on top of 0001's share.
-    edit(repo, "mod.py", "line 25\n", "line twenty-five\n")
-    queue.export(topic="0002-top.patch")
-    assert (repo / "lines/9.9/series").read_text() == "0001-low.patch\n0002-top.patch\n"
-    assert (repo / "lines/9.9/patches/0001-low.patch").read_text() == low
-    top = (repo / "lines/9.9/patches/0002-top.patch").read_text()
-    assert "+line twenty-five" in top and "line five" not in top
-    with pytest.raises(patchq.PatchQueueError, match="nothing for 0003-x.patch to take"):
-        queue.export(topic="0003-x.patch")
-    # Later edits to mod.py land in the top patch.
-    fill_header(repo, "0002-top.patch", "top")
-    edit(repo, "mod.py", "line 1\n", "line one\n")
-    queue.export()
-    assert (repo / "lines/9.9/patches/0001-low.patch").read_text() == low
-    assert "+line one" in (repo / "lines/9.9/patches/0002-top.patch").read_text()
-    edited = snapshot(repo / "src/diffusers")
-    queue.vendor(force=True)
     assert snapshot(repo / "src/diffusers") == edited and queue.problems() == []
 
 
-def test_files_left_out_of_a_topic_stay_edited_for_the_next(repo):
+def test_a_fixup_of_an_earlier_patch_rewrites_only_that_patch(repo):
+    queue = queue_of(repo)
+    queue.vendor()
+    add_patch(queue, "low.patch", "mod.py", "line 5\n", "line five\n")
+    add_patch(queue, "top.patch", "mod.py", "line 25\n", "line twenty-five\n", subject="top")
+    low, top = patch_text(repo, "low.patch"), patch_text(repo, "top.patch")
+    edit(repo, "mod.py", "line 7\n", "line seven\n")
+    queue.export(topic="low.patch")  # a fixup commit, squashed into low.patch by `git rebase --autosquash`
+    assert patch_text(repo, "top.patch") == top  # below it in the same file, and byte-identical
+    assert patch_text(repo, "low.patch") != low and "+line seven" in patch_text(repo, "low.patch")
+    assert git(repo, "log", "--format=%s", "upstream..").split("\n")[:2] == ["top", "a fix"]
+    edited = snapshot(repo / "src/diffusers")
+    queue.vendor()
+    assert snapshot(repo / "src/diffusers") == edited and queue.problems() == []
+
+
+def test_a_new_topic_with_files_leaves_the_other_edits_unexported(repo):
     queue = queue_of(repo)
     queue.vendor()
     edit(repo, "mod.py", "line 5\n", "line five\n")
     (repo / "src/diffusers/other.py").write_text("x = 1\n")
-    queue.export(topic="0001-mod.patch", files=["src/diffusers/mod.py"])
-    assert queue.edited() == ["other.py"]
-    queue.export(topic="0002-other.patch")
-    assert "+x = 1" in (repo / "lines/9.9/patches/0002-other.patch").read_text()
-    assert "other.py" not in (repo / "lines/9.9/patches/0001-mod.patch").read_text()
-    assert queue.edited() == []
+    assert queue.export(topic="mod.patch", files=["src/diffusers/mod.py"]) == (["mod.patch"], ["other.py"])
+    assert "other.py" not in patch_text(repo, "mod.patch")
+    assert "src/diffusers holds edits not exported (src/diffusers/other.py): run `make patches`" in queue.problems()
+    queue.export(topic="other.patch")
+    assert (repo / "lines/9.9/series").read_text() == "mod.patch\nother.patch\n"
+    assert "+x = 1" in patch_text(repo, "other.patch") and "line five" not in patch_text(repo, "other.patch")
+    assert all("TODO" in p for p in queue.problems())
 
 
-def low_after(repo):
-    return MODULE.replace("line 5\n", "line five\n").replace("line 25\n", "line twenty-five\n").encode()
-
-
-def test_vendor_upto_edits_a_lower_patch(repo):
+def test_patch_files_changed_under_an_unedited_tree_ask_for_vendor(repo):
     queue = queue_of(repo)
     queue.vendor()
-    edit(repo, "mod.py", "line 5\n", "line five\n")
-    queue.export(topic="0001-low.patch")
-    fill_header(repo, "0001-low.patch", "low")
-    edit(repo, "mod.py", "line 25\n", "line twenty-five\n")
-    (repo / "lines/9.9/patches/0002-top.patch").write_text(
-        HEADER.format("top")
-        + patchq.unified_diff("mod.py", low_after(repo).replace(b"line twenty-five\n", b"line 25\n"), low_after(repo))
-    )
-    (repo / "lines/9.9/series").write_text("0001-low.patch\n0002-top.patch\n")
-    queue.vendor(force=True)
-    queue.vendor(upto="0001-low.patch")
-    assert "line twenty-five" not in (repo / "src/diffusers/mod.py").read_text()
-    assert any("only up to 0001-low.patch" in p for p in queue.problems())
-    edit(repo, "mod.py", "line 1\n", "line one\n")
-    queue.export()
-    assert "+line one" in (repo / "lines/9.9/patches/0001-low.patch").read_text()
-    assert "line one" not in (repo / "lines/9.9/patches/0002-top.patch").read_text()
-    queue.vendor()
-    text = (repo / "src/diffusers/mod.py").read_text()
-    assert "line one\n" in text and "line five\n" in text and "line twenty-five\n" in text
-    assert queue.problems() == []
-
-
-def test_check_catches_unexported_edit(repo):
-    queue = queue_of(repo)
-    queue.vendor()
-    assert queue.problems() == []
-    edit(repo, "mod.py", "line 3\n", "line three\n")
-    assert any("src/diffusers/mod.py is edited but no patch owns it" in p for p in queue.problems())
-    with pytest.raises(patchq.PatchQueueError, match="holds edits not exported"):
-        queue.vendor()
-    with pytest.raises(patchq.PatchQueueError, match="holds edits not exported"):
-        queue_of(repo, "8.8").vendor()
-    assert "line three" in (repo / "src/diffusers/mod.py").read_text()
-    rc = subprocess.run(
-        [sys.executable, "-m", "forktools.queue", "--root", str(repo), "check"],
-        capture_output=True,
-        cwd=lines.ROOT,
-    )
-    assert rc.returncode == 1 and b"no patch owns it" in rc.stderr
-
-
-def test_patches_changed_under_an_unedited_tree_ask_for_vendor_not_export(repo):
-    queue = queue_of(repo)
-    queue.vendor()
-    edit(repo, "mod.py", "line 3\n", "line three\n")
-    queue.export(topic="0001-a.patch")
-    fill_header(repo, "0001-a.patch")
-    queue.vendor()
-    # A pull brings a new version of the patch; src/diffusers holds no edit of ours.
-    path = repo / "lines/9.9/patches/0001-a.patch"
-    path.write_text(path.read_text().replace("+line three", "+line THREE"))
-    problems = queue.problems()
-    assert len(problems) == 1 and "changed since src/diffusers was materialized" in problems[0]
+    add_patch(queue, "fix.patch", "mod.py", "line 3\n", "line three\n")
+    path = repo / "lines/9.9/patches/fix.patch"
+    path.write_text(path.read_text().replace("+line three", "+line THREE"))  # a pull brings a new version
+    assert queue.problems() == ["lines/9.9/patches changed since src/diffusers was built (fix.patch): `make vendor`"]
+    with pytest.raises(patchq.PatchQueueError, match="changed since src/diffusers was built"):
+        queue.export()  # never overwrites them
     queue.vendor()  # nothing of ours to lose, so no FORCE needed
-    assert "line THREE" in (repo / "src/diffusers/mod.py").read_text()
-    assert queue.problems() == []
+    assert "line THREE" in (repo / "src/diffusers/mod.py").read_text() and queue.problems() == []
 
 
 def test_check_catches_series_and_header_problems(repo):
     queue = queue_of(repo)
     queue.vendor()
-    edit(repo, "mod.py", "line 3\n", "line three\n")
-    queue.export(topic="0001-a.patch")
-    problems = queue.problems()
-    assert any("header still has TODO" in p for p in problems)
-    (repo / "lines/9.9/patches/0002-stray.patch").write_text("Description: x\n---\n")
-    assert any("0002-stray.patch is not listed" in p for p in queue.problems())
-    (repo / "lines/9.9/patches/0002-stray.patch").unlink()
-    text = (repo / "lines/9.9/patches/0001-a.patch").read_text()
-    (repo / "lines/9.9/patches/0001-a.patch").write_text(text.split("---\n", 1)[1])
-    with pytest.raises(patchq.PatchQueueError, match="no header"):
+    add_patch(queue, "fix.patch", "mod.py", "line 3\n", "line three\n")
+    (repo / "lines/9.9/patches/stray.patch").write_text("x")
+    assert queue.problems() == ["lines/9.9/patches/stray.patch is not listed in lines/9.9/series"]
+    (repo / "lines/9.9/patches/stray.patch").unlink()
+    path = repo / "lines/9.9/patches/fix.patch"
+    text = path.read_text()
+    path.write_text(text.replace("Forwarded: no\n", ""))
+    assert "lines/9.9/patches/fix.patch: header lacks Forwarded" in queue.problems()
+    path.write_text(text.replace("Forwarded: no\n", "Origin: backport, lines/8.8/patches/fix.patch\n"))
+    assert not any("header lacks" in p for p in queue.problems())  # DEP-3: a backport says where it comes from
+    path.write_text(text.split("\ndiff --git", 1)[0])
+    with pytest.raises(patchq.PatchQueueError, match="not a `git format-patch` mail"):
         queue.problems()
 
 
-def test_patch_that_does_not_apply_is_named_and_tree_is_kept(repo):
+def test_a_patch_that_does_not_apply_is_named_and_the_tree_is_kept(repo):
     queue = queue_of(repo)
     queue.vendor()
-    edit(repo, "mod.py", "line 10\n", "line ten\n")
-    queue.export(topic="0001-ok.patch")
-    before = snapshot(repo / "src/diffusers")
-    state = (repo / "src/.applied").read_text()
-    # A second patch whose context is not in upstream.
-    bad = HEADER.format("bad") + patchq.unified_diff(
-        "other.py", b"nothing\nlike\nupstream\n", b"nothing\nlike\nours\n"
-    )
-    (repo / "lines/9.9/patches/0002-bad.patch").write_text(bad)
-    (repo / "lines/9.9/series").write_text("0001-ok.patch\n0002-bad.patch\n")
-    with pytest.raises(patchq.PatchQueueError, match=r"patch 0002-bad.patch does not apply to .*other.py"):
+    add_patch(queue, "ok.patch", "mod.py", "line 10\n", "line ten\n")
+    before, state = snapshot(repo / "src/diffusers"), (repo / "src/.applied").read_text()
+    bad = patch_text(repo, "ok.patch").replace(" line 9\n", " line nine\n")  # context upstream does not have
+    (repo / "lines/9.9/patches/bad.patch").write_text(bad.replace("+line ten", "+line 10!"))
+    (repo / "lines/9.9/series").write_text("ok.patch\nbad.patch\n")
+    with pytest.raises(patchq.PatchQueueError, match="patch bad.patch does not apply to diffusers 9.9.9: .*mod.py"):
         queue.vendor(force=True)
-    assert snapshot(repo / "src/diffusers") == before
-    assert (repo / "src/.applied").read_text() == state
+    assert snapshot(repo / "src/diffusers") == before and (repo / "src/.applied").read_text() == state
 
 
-def test_patch_needing_an_offset_is_refused(repo):
+def test_a_patch_applied_with_an_offset_is_rewritten_exact(repo):
     queue = queue_of(repo)
     queue.vendor()
-    edit(repo, "mod.py", "line 20\n", "line twenty\n")
-    queue.export(topic="0001-x.patch")
-    before = snapshot(repo / "src/diffusers")
-    path = repo / "lines/9.9/patches/0001-x.patch"
-    text = path.read_text().replace("Description: TODO", "Description: x")
-    # Move the hunk two lines away from where upstream has its context.
-    path.write_text(text.replace("@@ -17,7 +17,7 @@", "@@ -15,7 +15,7 @@"))
-    with pytest.raises(patchq.PatchQueueError, match="only with an offset"):
-        queue.vendor(force=True)
-    assert snapshot(repo / "src/diffusers") == before
-
-
-def test_files_in_diff_reads_hunks_not_lines_that_look_like_headers():
-    diff = patchq.unified_diff("a.py", b"x\n-- y\nz\n", b"x\nz\n") + patchq.unified_diff("b.py", None, b"new\n")
-    assert "\n--- y\n" in diff
-    assert patchq.files_in_diff(diff) == ["a.py", "b.py"]
-
-
-def test_state_records_line_and_patches(repo):
-    queue = queue_of(repo, "8.8")
-    queue.vendor()
-    state = json.loads((repo / "src/.applied").read_text())
-    assert state == {"line": "8.8", "applied": [], "files": {}}
+    add_patch(queue, "x.patch", "mod.py", "line 20\n", "line twenty\n")
+    exact = patch_text(repo, "x.patch")
+    (repo / "lines/9.9/patches/x.patch").write_text(exact.replace("@@ -17,7 +17,7 @@", "@@ -15,7 +15,7 @@"))
+    assert queue.vendor() is False  # git am moved the hunk two lines
+    assert queue.problems() == ["lines/9.9/patches/x.patch differs from src/diffusers's commits: `make patches`"]
+    queue.export()
+    assert patch_text(repo, "x.patch") == exact and queue.problems() == []
 
 
 def test_conflict_markers_are_never_exported(repo):
@@ -295,12 +226,43 @@ def test_conflict_markers_are_never_exported(repo):
     queue.vendor()
     edit(repo, "mod.py", "line 3\n", "<<<<<<< ours\nline three\n=======\nline 3!\n>>>>>>> theirs\n")
     with pytest.raises(patchq.PatchQueueError, match="merge conflict markers"):
-        queue.export(topic="0001-x.patch")
-    assert not (repo / "lines/9.9/patches/0001-x.patch").exists()
-    # A patch that holds them anyway (written by hand) is flagged by the check.
-    (repo / "lines/9.9/patches/0001-x.patch").write_text(
-        HEADER.format("x")
-        + patchq.unified_diff("mod.py", MODULE.encode(), (repo / "src/diffusers/mod.py").read_bytes())
+        queue.export(topic="x.patch")
+    assert not (repo / "lines/9.9/patches/x.patch").exists() and git(repo, "log", "--format=%s", "upstream..") == ""
+
+
+def test_a_bump_rebases_the_patches_onto_the_new_release(repo):
+    queue = queue_of(repo)
+    queue.vendor()
+    add_patch(queue, "fix.patch", "mod.py", "line 20\n", "line twenty\n")
+    # 9.9.10 changes a line inside the patch's context: `git am` refuses the patch, a three-way rebase merges it.
+    release(repo, "9.9.10", MODULE.replace("line 22\n", "line 22 (new)\n"), line="9.9")
+    queue = queue_of(repo)
+    with pytest.raises(patchq.PatchQueueError, match="patch fix.patch does not apply to diffusers 9.9.10"):
+        queue.vendor()
+    queue.rebase()
+    queue.export()
+    assert " line 22 (new)\n" in patch_text(repo, "fix.patch") and "+line twenty" in patch_text(repo, "fix.patch")
+    assert (repo / "src/diffusers/__init__.py").read_text() == '__version__ = "9.9.10+test"\n'
+    edited = snapshot(repo / "src/diffusers")
+    queue.vendor()
+    assert snapshot(repo / "src/diffusers") == edited and queue.problems() == []
+    # 9.9.11 changes the patched line itself: the rebase stops at the conflict, and the check says so.
+    release(repo, "9.9.11", MODULE.replace("line 20\n", "line 20 (new)\n"), line="9.9")
+    queue = queue_of(repo)
+    with pytest.raises(patchq.PatchQueueError, match="a patch conflicts with diffusers 9.9.11 in mod.py"):
+        queue.rebase()
+    assert any("`git rebase` stopped half-way" in p for p in queue.problems())
+
+
+def test_header_fields_read_the_dep3_fields_of_a_mail():
+    header = (
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\nFrom: A <a@b.c>\n"
+        "Date: Thu, 1 Jan 2026 00:00:00 +0000\nSubject: A subject long enough that git folds it onto a second\n"
+        " line\n\nFirst paragraph,\ntwo lines.\n\nSecond.\n\nBug: none\nForwarded: not-needed (a reason that\n"
+        " goes on)\n\n"
     )
-    (repo / "lines/9.9/series").write_text("0001-x.patch\n")
-    assert any("adds merge conflict markers" in p for p in queue.problems())
+    fields = patchq.Queue.header_fields(header)
+    assert fields["Subject"] == "A subject long enough that git folds it onto a second line"
+    assert fields["Description"] == fields["Subject"] + "\nFirst paragraph,\ntwo lines.\n.\nSecond."
+    assert fields["Bug"] == "none" and fields["Forwarded"] == "not-needed (a reason that\ngoes on)"
+    assert fields["From"] == "A <a@b.c>"

@@ -90,7 +90,7 @@ def _audioldm2_inputs():
     )  # fmt: skip
 
 
-PATCH = "0015-audioldm2-conditioning-in-unet-dtype.patch"
+PATCH = "audioldm2-conditioning-in-unet-dtype.patch"
 CASES = [
     Case(
         "AudioLDM2Pipeline", PATCH, _audioldm2, _audioldm2_inputs,

@@ -36,7 +36,7 @@ def _aura_flow_inputs():
     )  # fmt: skip
 
 
-PATCH = "0022-aura-flow-conditioning-in-transformer-dtype.patch"
+PATCH = "aura-flow-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case(
         "AuraFlowPipeline",

@@ -40,7 +40,7 @@ def _chroma_inputs():
     )  # fmt: skip
 
 
-PATCH = "0017-chroma-conditioning-in-transformer-dtype.patch"
+PATCH = "chroma-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "attention_mask")
 CASES = [
     Case("ChromaPipeline", PATCH, _chroma, _chroma_inputs, denoiser="transformer", conditioning=CONDITIONING),

@@ -66,7 +66,7 @@ def _cogvideox_i2v_inputs():
     return _inputs(num_frames=8, image=image)
 
 
-PATCH = "0026-cogvideox-conditioning-in-transformer-dtype.patch"
+PATCH = "cogvideox-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "hidden_states")
 CASES = [
     Case("CogVideoXPipeline", PATCH, _cogvideox, _cogvideox_inputs, "transformer", CONDITIONING),

@@ -44,7 +44,7 @@ def _if_inputs():
     )  # fmt: skip
 
 
-PATCH = "0012-deepfloyd-if-conditioning-in-unet-dtype.patch"
+PATCH = "deepfloyd-if-conditioning-in-unet-dtype.patch"
 CASES = [
     Case("IFPipeline", PATCH, _if, _if_inputs),
 ]

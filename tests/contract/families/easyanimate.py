@@ -56,7 +56,7 @@ def _easyanimate_inputs():
     )  # fmt: skip
 
 
-PATCH = "0027-easyanimate-conditioning-in-transformer-dtype.patch"
+PATCH = "easyanimate-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case(
         "EasyAnimatePipeline",

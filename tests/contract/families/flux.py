@@ -76,7 +76,7 @@ def _controlnet_inputs():
     )  # fmt: skip
 
 
-PATCH = "0016-flux-conditioning-in-transformer-dtype.patch"
+PATCH = "flux-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "pooled_projections")
 CASES = [
     Case("FluxPipeline", PATCH, _flux_pipeline, _inputs, denoiser="transformer", conditioning=CONDITIONING),

@@ -52,7 +52,7 @@ def _inpaint_inputs():
     return dict(_inputs(), image=image, mask_image=mask_image, strength=0.8)
 
 
-PATCH = "0031-flux2-conditioning-in-transformer-dtype.patch"
+PATCH = "flux2-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case(
         "Flux2KleinPipeline",

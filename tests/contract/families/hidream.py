@@ -67,7 +67,7 @@ def _hidream_inputs():
     )  # fmt: skip
 
 
-PATCH = "0021-hidream-conditioning-in-transformer-dtype.patch"
+PATCH = "hidream-conditioning-in-transformer-dtype.patch"
 # The Llama tokenizer stand-in needs transformers 5 (hub_standins.NEEDS_TRANSFORMERS_5).
 CASES = (
     [

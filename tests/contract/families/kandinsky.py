@@ -137,7 +137,7 @@ def _kandinsky3_inputs():
     )  # fmt: skip
 
 
-PATCH = "0011-kandinsky-conditioning-in-denoiser-dtype.patch"
+PATCH = "kandinsky-conditioning-in-denoiser-dtype.patch"
 CASES = [
     Case("KandinskyPipeline", PATCH, _kandinsky, _kandinsky_inputs),
     Case(

@@ -38,7 +38,7 @@ def _longcat_audio_inputs():
     )  # fmt: skip
 
 
-PATCH = "0035-longcat-audio-dit-conditioning-in-transformer-dtype.patch"
+PATCH = "longcat-audio-dit-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case(
         "LongCatAudioDiTPipeline",

@@ -72,7 +72,7 @@ def _ltx_i2v_inputs():
     return _inputs(num_frames=9, height=32, width=32, image=image)
 
 
-PATCH = "0025-ltx-mochi-conditioning-in-transformer-dtype.patch"
+PATCH = "ltx-mochi-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "hidden_states")
 CASES = [
     Case("MochiPipeline", PATCH, _mochi, _mochi_inputs, "transformer", CONDITIONING),

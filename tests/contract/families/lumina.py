@@ -96,7 +96,7 @@ CASES = (
     [
         Case(
             "LuminaPipeline",
-            "0023-lumina-conditioning-in-transformer-dtype.patch",
+            "lumina-conditioning-in-transformer-dtype.patch",
             _lumina,
             _inputs,
             denoiser="transformer",
@@ -104,7 +104,7 @@ CASES = (
         ),
         Case(
             "Lumina2Pipeline",
-            "0024-lumina2-conditioning-in-transformer-dtype.patch",
+            "lumina2-conditioning-in-transformer-dtype.patch",
             _lumina2,
             _inputs,
             denoiser="transformer",

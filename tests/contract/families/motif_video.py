@@ -66,7 +66,7 @@ def _i2v_inputs():
     return _inputs(image=torch.rand((1, 3, 16, 16), generator=torch.Generator().manual_seed(1)))
 
 
-PATCH = "0028-motif-video-conditioning-in-transformer-dtype.patch"
+PATCH = "motif-video-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "hidden_states", "image_embeds")
 CASES = []
 if hasattr(transformers, "T5Gemma2Encoder") and hasattr(diffusers, "MotifVideoPipeline"):  # transformers 5

@@ -61,7 +61,7 @@ def _latte_inputs():
     )  # fmt: skip
 
 
-PATCH = "0020-pixart-conditioning-in-transformer-dtype.patch"
+PATCH = "pixart-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case(
         "PixArtAlphaPipeline",

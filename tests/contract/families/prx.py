@@ -74,7 +74,7 @@ def _prx_pixel_inputs():
     )  # fmt: skip
 
 
-PATCH = "0033-prx-conditioning-in-transformer-dtype.patch"
+PATCH = "prx-conditioning-in-transformer-dtype.patch"
 # PRX's text encoder is T5Gemma, which older transformers (4.49) lack: there the PRX pipelines cannot be imported.
 HAS_T5GEMMA = importlib.util.find_spec("transformers.models.t5gemma") is not None
 CASES = (

@@ -61,7 +61,7 @@ def _img2img_inputs():
     return dict(_inputs(), image=image, strength=0.8)
 
 
-PATCH = "0030-qwenimage-conditioning-in-transformer-dtype.patch"
+PATCH = "qwenimage-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "encoder_hidden_states_mask")
 CASES = [
     Case(

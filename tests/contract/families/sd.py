@@ -56,7 +56,7 @@ def _controlnet_inputs():
     return dict(_text2img(), image=_image())
 
 
-PATCH = "0009-sd-conditioning-in-unet-dtype.patch"
+PATCH = "sd-conditioning-in-unet-dtype.patch"
 CASES = [
     Case("StableDiffusionPipeline", PATCH, _sd, _text2img),
     Case("StableDiffusionImg2ImgPipeline", PATCH, _sd, _img2img),

@@ -31,7 +31,7 @@ def _controlnet_inputs():
     return dict(_text2img(), image=_image())
 
 
-PATCH = "0010-sdxl-conditioning-in-unet-dtype.patch"
+PATCH = "sdxl-conditioning-in-unet-dtype.patch"
 CASES = [
     Case("StableDiffusionXLPipeline", PATCH, _sdxl, _text2img),
     Case("StableDiffusionXLImg2ImgPipeline", PATCH, _sdxl, _img2img),

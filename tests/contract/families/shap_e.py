@@ -43,7 +43,7 @@ def _shap_e_inputs():
     )  # fmt: skip
 
 
-PATCH = "0014-shap-e-conditioning-in-prior-dtype.patch"
+PATCH = "shap-e-conditioning-in-prior-dtype.patch"
 CASES = [
     Case("ShapEPipeline", PATCH, _shap_e, _shap_e_inputs, denoiser="prior", conditioning=("proj_embedding",)),
 ]

@@ -51,7 +51,7 @@ def _stable_audio_inputs():
     )  # fmt: skip
 
 
-PATCH = "0034-stable-audio-conditioning-in-transformer-dtype.patch"
+PATCH = "stable-audio-conditioning-in-transformer-dtype.patch"
 CASES = [
     Case(
         "StableAudioPipeline",

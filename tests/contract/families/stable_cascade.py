@@ -37,7 +37,7 @@ def _prior_inputs():
     )  # fmt: skip
 
 
-PATCH = "0013-stable-cascade-conditioning-in-denoiser-dtype.patch"
+PATCH = "stable-cascade-conditioning-in-denoiser-dtype.patch"
 CASES = [
     Case(
         "StableCascadePriorPipeline",

@@ -54,7 +54,7 @@ def _inpaint_inputs():
     return dict(_img2img_inputs(), mask_image=mask_image)
 
 
-PATCH = "0032-z-image-conditioning-in-transformer-dtype.patch"
+PATCH = "z-image-conditioning-in-transformer-dtype.patch"
 CAP_FEATS = (2,)  # the transformer takes the caption features (a list of tensors) as its third positional argument
 CASES = [
     Case("ZImageImg2ImgPipeline", PATCH, _components, _img2img_inputs, denoiser="transformer", conditioning=CAP_FEATS),
