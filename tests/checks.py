@@ -31,7 +31,9 @@ def pristine_src():
     except LineError as error:
         pytest.skip(str(error))
     if not (line.pristine / "__init__.py").is_file():
-        pytest.skip(f"no pristine diffusers {line.version} tree in {line.pristine}: run `make vendor LINE={line.name}`")
+        pytest.skip(
+            f"no pristine diffusers {line.version} tree in {line.pristine}: run `make vendor LINE={line.name}`"
+        )
     return line.pristine.parent
 
 
