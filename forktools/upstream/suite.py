@@ -17,8 +17,10 @@ tests that compare with hard-coded expected slices fail on both sides: what coun
 
 Writes out/upstream-suite/<line>.json and .md (per-file counts, regressions, fixed tests, the tests failing on both
 sides by cause) and the raw outcome records and logs under out/upstream-suite/<line>/. --record also copies the json
-and md to lines/<line>/upstream-suite.{json,md}, the evidence `make pr` quotes. Exit status: 0, 1 when a test that
-passes on pristine fails on the fork, 2 when the suite cannot run (a missing package, a missing revision).
+and md to lines/<line>/upstream-suite.{json,md}, the evidence `make pr` quotes: a run of some families or files
+replaces their rows there and keeps the other files' rows when the revision, trees, series and transformers are the
+same (else the record starts again from this run). Exit status: 0, 1 when a test that passes on pristine fails on the
+fork, 2 when the suite cannot run (a missing package, a missing revision).
 """
 
 import argparse
@@ -264,7 +266,7 @@ def run_side(side, tests_root, src, hub, files, raw, work, file_timeout):
     (raw / side).mkdir(parents=True, exist_ok=True)
     done = {}
     for file in files:
-        stem = Path(file).stem
+        stem = file.removeprefix("tests/").removesuffix(".py").replace("/", "--")
         report, log = raw / side / f"{stem}.json", raw / side / f"{stem}.log"
         start = time.monotonic()
         status = run_pytest(tests_root, src, home, [file], report, log, file_timeout=file_timeout)
@@ -316,6 +318,44 @@ def report(line, revision, trees, series, runs, absent, wall):
         "wall_s": round(wall),
         "messages": messages,
     }
+
+
+def merge(recorded, run):
+    """
+    `run` laid over the `recorded` suite when both are of the same revision, trees, series and transformers: the files
+    of `run` replace their rows, tests and messages, the others are kept. Otherwise `run` alone.
+    """
+    keys = ("revision", "diffusers", "series", "transformers")
+    if recorded is None or any(recorded.get(key) != run[key] for key in keys):
+        return run
+    ran = set(run["files"]) | set(run["absent_files"])
+
+    def kept(nodes):
+        return [node for node in nodes if node.split("::")[0] not in ran]
+
+    merged = dict(run, files={f: c for f, c in recorded["files"].items() if f not in ran} | run["files"])
+    merged["total"] = {side: add_counts(c[side] for c in merged["files"].values()) for side in SIDES}
+    for key in ("regressions", "fixed"):
+        merged[key] = sorted(kept(recorded[key]) + run[key])
+    merged["other_differences"] = {n: o for n, o in recorded["other_differences"].items() if kept([n])}
+    merged["other_differences"].update(run["other_differences"])
+    both = {name: kept(nodes) for name, nodes in recorded["failing_on_both"].items()}
+    for name, nodes in run["failing_on_both"].items():
+        both[name] = sorted(both.get(name, []) + nodes)
+    merged["failing_on_both"] = {name: nodes for name, nodes in both.items() if nodes}
+    merged["absent_files"] = sorted(set(kept(recorded["absent_files"])) | set(run["absent_files"]))
+    merged["messages"] = {n: m for n, m in recorded["messages"].items() if kept([n])} | run["messages"]
+    merged["wall_s"] = recorded["wall_s"] + run["wall_s"]
+    return merged
+
+
+def add_counts(summaries):
+    """The sum of `counts()` summaries ('24 passed, 1 failed, 12 skipped', ...), in the same form."""
+    total = collections.Counter()
+    for summary in summaries:
+        for number, word in re.findall(r"(\d+) (\w+)", summary):
+            total[{"errors": "error"}.get(word, word)] += int(number)
+    return counts({i: (outcome, "") for i, outcome in enumerate(total.elements())})
 
 
 def markdown(suite):
@@ -383,7 +423,7 @@ def main(argv=None):
     parser.add_argument("--line", default=None, help="the line (default: $LINE, else the default line)")
     parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
     parser.add_argument("--out", default=str(ROOT / "out" / "upstream-suite"))
-    parser.add_argument("--record", action="store_true", help="also copy the json and md to lines/<line>/")
+    parser.add_argument("--record", action="store_true", help="also record the json and md in lines/<line>/")
     parser.add_argument("--files", nargs="+", help=f"test files (default: the {len(FILES)} of FAMILIES)")
     parser.add_argument("--families", nargs="+", choices=sorted(FAMILIES), help="only these families' test files")
     parser.add_argument("--file-timeout", type=int, default=FILE_TIMEOUT, help="seconds per test file")
@@ -396,8 +436,6 @@ def main(argv=None):
             f"{line.upstream_tests.get('revision', '?')})"
         )
         return 0
-    if args.record and (args.files or args.families):
-        parser.error("--record records the whole suite: drop --files and --families")
     files = args.files or [file for name in (args.families or FAMILIES) for file in FAMILIES[name]]
     try:
         return suite(line, Path(args.upstream), Path(args.out).resolve(), files, args.record, args.file_timeout)
@@ -448,9 +486,11 @@ def suite(line, upstream, out, files, record, file_timeout):
     written[0].write_text(json.dumps(result, indent=1) + "\n")
     written[1].write_text(markdown(result))
     if record:
-        for path in written:
-            shutil.copyfile(path, line.folder / f"upstream-suite{path.suffix}")
-        written += [line.folder / "upstream-suite.json", line.folder / "upstream-suite.md"]
+        recorded = line.folder / "upstream-suite.json"
+        kept = merge(json.loads(recorded.read_text()) if recorded.is_file() else None, result)
+        recorded.write_text(json.dumps(kept, indent=1) + "\n")
+        recorded.with_suffix(".md").write_text(markdown(kept))
+        written += [recorded, recorded.with_suffix(".md")]
     print(f"all: pristine {result['total']['pristine']}; fork {result['total']['fork']}")
     print(f"{len(result['regressions'])} regression(s), {len(result['fixed'])} fixed")
     for node in result["regressions"]:
