@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from .. import outcomes
 from ..lines import ROOT, Line, materialized
 
 
@@ -71,6 +72,19 @@ def last_error(text):
     """The first pytest `E   ...` line of a log, else its last line."""
     lines = [line for line in text.splitlines() if line.strip()]
     return next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1] if lines else "")[:200]
+
+
+def read_probe(probe):
+    """{node id: the probe's times and "result"} of the cases a probed pytest run recorded (probe.outcomes.json: the
+    forktools.outcomes record)."""
+    results = outcomes.read(probe + ".outcomes.json")
+    records = {}
+    for record in [json.loads(line) for line in open(probe) if line.strip()] if os.path.exists(probe) else []:
+        outcome, message = results.get(record["nodeid"], ("error", "no outcome recorded"))
+        reason = (message.strip().splitlines() or [""])[0].removeprefix("Skipped: ")[:200]
+        record["result"] = reason if reason.startswith("not run") else outcome + f": {reason}" * (outcome != "passed")
+        records[record.pop("nodeid")] = record
+    return records
 
 
 def build(folder, model, tiny):
@@ -144,24 +158,26 @@ class Check:
         folders = {f"SD35_{m.upper()}": os.path.join(self.args.work, f"sd35-{m}") for m in MODELS}
         for folder in folders.values():  # the suite allows the CPU only when every model location is a local folder
             os.makedirs(folder, exist_ok=True)
-        cmd = [sys.executable, "-m", "pytest", *nodeids, "-p", "forktools.measure.gpu_probe", "-p", "no:cacheprovider"]
+        cmd = [sys.executable, "-m", "pytest", *nodeids, "-q", "-rs", "-p", "no:cacheprovider"]
+        cmd += ["-p", "forktools.measure.gpu_probe", "-p", "forktools.outcomes"]
         ran = self.step(
-            model, name, cmd + ["-q", "-rs"], side, RUN_SLOW="1", SD35_STEPS=str(STEPS), SD35_SIZE=str(self.size),
-            GPU_CHECK_PROBE=probe, GPU_CHECK_DEADLINE=str(self.deadlines[model]), SD35_SLOW_REPORT=probe + ".md",
+            model, name, cmd, side, RUN_SLOW="1", SD35_STEPS=str(STEPS), SD35_SIZE=str(self.size),
+            GPU_CHECK_PROBE=probe, FORK_OUTCOMES=probe + ".outcomes.json", SD35_SLOW_REPORT=probe + ".md",
+            GPU_CHECK_DEADLINE=str(self.deadlines[model]),
             **folders, **({"SD35_SLOW_ALLOW_CPU": "1", "CUDA_VISIBLE_DEVICES": ""} if self.tiny else {}),
         )  # fmt: skip
         if ran is None:
             return
-        for record in [json.loads(line) for line in open(probe) if line.strip()] if os.path.exists(probe) else []:
+        for node, record in read_probe(probe).items():
             self.versions[side] = record.pop("diffusers")
-            self.rows[model, side, nodeids[record.pop("nodeid")]].update(record)
+            self.rows[model, side, nodeids[node]].update(record)
         why = "killed at the deadline" if ran[0] is None else f"pytest exited with {ran[0]}: {last_error(ran[1])}"
-        outcomes = []
+        results = []
         for case in SIDES[side]:
             row = self.rows[model, side, case]
             row["result"] = f"not run: {why}" if row["result"] == NOT_REACHED else row["result"]
-            outcomes.append(row["result"].split(":")[0])
-        self.steps[-1][2] = ", ".join(f"{outcomes.count(o)} {o}" for o in sorted(set(outcomes)))
+            results.append(row["result"].split(":")[0])
+        self.steps[-1][2] = ", ".join(f"{results.count(o)} {o}" for o in sorted(set(results)))
 
     def run(self):
         log(f"budget {self.budget:.0f} s{', tiny stand-ins on CPU' * self.tiny}; work folder {self.args.work}")

@@ -1,8 +1,9 @@
 """pytest plugin of `make gpu-check`: times the slow suite's cases without changing them.
 
-    GPU_CHECK_PROBE=out.jsonl GPU_CHECK_DEADLINE=<epoch s> pytest tests/slow/... -p forktools.measure.gpu_probe
+    GPU_CHECK_PROBE=out.jsonl GPU_CHECK_DEADLINE=<epoch s> pytest tests/slow/... -p forktools.measure.gpu_probe \
+        -p forktools.outcomes
 
-Per case it appends one JSON line to GPU_CHECK_PROBE: the outcome, the seconds of the suite's own `load()`, of the
+Per case it appends one JSON line to GPU_CHECK_PROBE: the seconds of the suite's own `load()`, of the
 fastest `encode_prompt` call and of the median transformer call (one per denoising step, the first left out: it pays
 one-off costs), the peak GPU memory and the diffusers that ran. A case not started by GPU_CHECK_DEADLINE is not run.
 """
@@ -65,25 +66,15 @@ def pytest_runtest_setup(item):
         torch.cuda.reset_peak_memory_stats()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = (yield).get_result()
-    if call.when != "call" and not (call.when == "setup" and report.outcome != "passed"):
+def pytest_runtest_logreport(report):
+    """After each case's teardown: its times (its outcome is recorded by the forktools.outcomes plugin)."""
+    if report.when != "teardown":
         return
-    if report.passed:
-        result = "passed"
-    elif report.skipped:  # longrepr: (file, line, reason)
-        reason = report.longrepr[2].removeprefix("Skipped: ")
-        result = reason if reason == NOT_REACHED else f"skipped: {reason}"
-    else:
-        error = call.excinfo.value
-        result = f"{report.outcome}: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
     import diffusers
 
     steps = TIMES["step"]
     record = {
-        "nodeid": item.nodeid,
-        "result": result,
+        "nodeid": report.nodeid,
         "diffusers": [diffusers.__version__, diffusers.__file__],
         "load_s": TIMES["load"][0] if TIMES["load"] else None,
         "encode_s": min(TIMES["encode"], default=None),

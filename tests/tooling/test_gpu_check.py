@@ -1,6 +1,5 @@
 """`make gpu-check`: its CPU rehearsal runs every step, its report is complete, each step's deadline holds."""
 
-import json
 import os
 import subprocess
 import sys
@@ -117,18 +116,18 @@ def test_the_probe_records_each_case_and_does_not_start_one_past_the_deadline(tm
     )
     results = {}
     for deadline in (time.time() + 600, 0):
-        probe = tmp_path / f"probe-{deadline}.jsonl"
+        probe = str(tmp_path / f"probe-{deadline}.jsonl")
         env = dict(
-            os.environ, GPU_CHECK_PROBE=str(probe), GPU_CHECK_DEADLINE=str(deadline), PYTHONPATH=f"{ROOT}/src:{ROOT}"
+            os.environ, GPU_CHECK_PROBE=probe, GPU_CHECK_DEADLINE=str(deadline), PYTHONPATH=f"{ROOT}/src:{ROOT}"
         )
+        env["FORK_OUTCOMES"] = probe + ".outcomes.json"
         cmd = [sys.executable, "-m", "pytest", str(tmp_path / "test_cases.py"), "-p", "forktools.measure.gpu_probe"]
-        subprocess.run(cmd + ["-p", "no:cacheprovider", "-q"], cwd=tmp_path, env=env, capture_output=True, timeout=300)
-        results[deadline > 0] = {
-            r["nodeid"].split("::")[-1]: r for r in map(json.loads, probe.read_text().splitlines())
-        }
+        cmd += ["-p", "forktools.outcomes", "-p", "no:cacheprovider", "-q"]
+        subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+        results[deadline > 0] = {node.split("::")[-1]: r for node, r in gpu_check.read_probe(probe).items()}
     one, two = results[True]["test_one"], results[True]["test_two"]
     assert one["result"] == "passed" and one["load_s"] > 0 and one["step_s"] > 0 and one["offload"] is False, one
-    assert two["result"].startswith("failed: AssertionError"), two
+    assert two["result"].startswith("failed: ") and "1 == 2" in two["result"], two
     assert {name: r["result"] for name, r in results[False].items()} == dict.fromkeys(results[True], NOT_REACHED)
 
 
