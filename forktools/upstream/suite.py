@@ -18,8 +18,8 @@ tests that compare with hard-coded expected slices fail on both sides: what coun
 Writes out/upstream-suite/<line>.json and .md (per-file counts, regressions, fixed tests, the tests failing on both
 sides by cause) and the raw outcome records and logs under out/upstream-suite/<line>/. --record also copies the json
 and md to lines/<line>/upstream-suite.{json,md}, the evidence `make pr` quotes: a run of some families or files
-replaces their rows there and keeps the other files' rows when the revision, trees, series and transformers are the
-same (else the record starts again from this run). Exit status: 0, 1 when a test that passes on pristine fails on the
+replaces their rows there and keeps the other files' rows (each names the series it ran with) when the revision,
+trees and transformers are the same (else the record starts again from this run). Exit status: 0, 1 when a test that passes on pristine fails on the
 fork, 2 when the suite cannot run (a missing package, a missing revision).
 """
 
@@ -308,7 +308,9 @@ def report(line, revision, trees, series, runs, absent, wall):
         "transformers": metadata.version("transformers"),
         "torch": metadata.version("torch"),
         "python": platform.python_version(),
-        "files": {file: {side: runs[side][file][1] for side in SIDES} for file in runs["pristine"]},
+        "files": {
+            f: {side: runs[side][f][1] for side in SIDES} | {"series": digest(series)} for f in runs["pristine"]
+        },
         "total": {side: counts(merged[side]) for side in SIDES},
         "regressions": regressions,
         "fixed": fixed,
@@ -322,10 +324,11 @@ def report(line, revision, trees, series, runs, absent, wall):
 
 def merge(recorded, run):
     """
-    `run` laid over the `recorded` suite when both are of the same revision, trees, series and transformers: the files
-    of `run` replace their rows, tests and messages, the others are kept. Otherwise `run` alone.
+    `run` laid over the `recorded` suite when both are of the same revision, trees and transformers: the files of `run`
+    replace their rows, tests and messages, the others are kept (each row names the series it ran with). Otherwise
+    `run` alone.
     """
-    keys = ("revision", "diffusers", "series", "transformers")
+    keys = ("revision", "diffusers", "transformers")
     if recorded is None or any(recorded.get(key) != run[key] for key in keys):
         return run
     ran = set(run["files"]) | set(run["absent_files"])
@@ -349,6 +352,11 @@ def merge(recorded, run):
     return merged
 
 
+def digest(series):
+    """A short name of a whole series ({patch: diff digest})."""
+    return hashlib.sha256(json.dumps(series, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def add_counts(summaries):
     """The sum of `counts()` summaries ('24 passed, 1 failed, 12 skipped', ...), in the same form."""
     total = collections.Counter()
@@ -365,15 +373,17 @@ def markdown(suite):
         "",
         f"huggingface/diffusers tests at {suite['revision']}, offline (hub stand-ins), on pristine diffusers "
         f"{d['pristine']} and on the fork {d['fork']} (lines/{suite['line']}/series: "
-        + ", ".join(f"{name} {digest}" for name, digest in suite["series"].items())
-        + f"); transformers {suite['transformers']}, torch {suite['torch']}, Python {suite['python']}, CPU; "
+        + ", ".join(f"{name} {diff}" for name, diff in suite["series"].items())
+        + f"; series {digest(suite['series'])}); transformers {suite['transformers']}, torch {suite['torch']}, Python {suite['python']}, CPU; "
         f"{suite['wall_s']} s.",
         "",
-        "| tests | pristine | fork |",
-        "| --- | --- | --- |",
+        "| tests | pristine | fork | series |",
+        "| --- | --- | --- | --- |",
     ]
-    out += [f"| `{file}` | {c['pristine']} | {c['fork']} |" for file, c in suite["files"].items()]
-    out += [f"| all | {suite['total']['pristine']} | {suite['total']['fork']} |", ""]
+    out += [f"| `{f}` | {c['pristine']} | {c['fork']} | {c.get('series', '')} |" for f, c in suite["files"].items()]
+    out += [f"| all | {suite['total']['pristine']} | {suite['total']['fork']} | |", ""]
+    if len({c.get("series") for c in suite["files"].values()}) > 1:
+        out += ["Rows of another series ran with an earlier version of the series' patches.", ""]
     if suite["absent_files"]:
         out += ["Not at this revision: " + ", ".join(f"`{f}`" for f in suite["absent_files"]) + ".", ""]
     messages = suite["messages"]

@@ -223,14 +223,16 @@ def test_make_pr_quotes_the_recorded_suite_when_out_has_none(tmp_path, monkeypat
     assert make_pr.suite_counts(line, {"families": ["stable_diffusion/"]}).startswith("Not run yet")
 
 
-def test_recording_some_files_keeps_the_other_files_of_the_same_series():
-    def run(files, regressions=(), series="a1"):
+def test_recording_some_files_keeps_the_other_files_of_the_same_trees():
+    def run(files, regressions=(), series="a1", fork="0.42.1+x"):
         return {
             "revision": "r",
-            "diffusers": {"pristine": "0.42.1", "fork": "0.42.1+x"},
+            "diffusers": {"pristine": "0.42.1", "fork": fork},
             "series": {"p.patch": series},
             "transformers": "5",
-            "files": {f: {"pristine": "2 passed, 1 failed, 0 skipped", "fork": c} for f, c in files.items()},
+            "files": {
+                f: {"pristine": "2 passed, 1 failed, 0 skipped", "fork": c, "series": series} for f, c in files.items()
+            },
             "total": {},
             "regressions": list(regressions),
             "fixed": [],
@@ -242,14 +244,14 @@ def test_recording_some_files_keeps_the_other_files_of_the_same_series():
         }
 
     recorded = run({"a.py": "2 passed, 1 failed, 0 skipped", "b.py": "1 passed, 2 failed, 0 skipped"}, ["b.py::T::t"])
-    later = run({"b.py": "3 passed, 0 failed, 0 skipped", "c.py": "2 passed, 1 failed, 0 skipped"})
+    later = run({"b.py": "3 passed, 0 failed, 0 skipped", "c.py": "2 passed, 1 failed, 0 skipped"}, series="b2")
     merged = suite.merge(recorded, later)
     assert list(merged["files"]) == ["a.py", "b.py", "c.py"]
     assert merged["files"]["b.py"]["fork"] == "3 passed, 0 failed, 0 skipped"
+    assert [c["series"] for c in merged["files"].values()] == ["a1", "b2", "b2"]  # each row names its series
     assert merged["regressions"] == []  # b.py ran again: its old regression is gone
     assert merged["total"] == {"pristine": "6 passed, 3 failed, 0 skipped", "fork": "7 passed, 2 failed, 0 skipped"}
     assert merged["failing_on_both"]["other"] == ["a.py::T::test_x", "b.py::T::test_x", "c.py::T::test_x"]
     assert merged["wall_s"] == 20
-    assert suite.merge(recorded, run({"c.py": "1 passed, 0 failed, 0 skipped"}, series="b2"))["files"].keys() == {
-        "c.py"
-    }
+    other_fork = run({"c.py": "1 passed, 0 failed, 0 skipped"}, fork="0.42.1+y")
+    assert suite.merge(recorded, other_fork)["files"].keys() == {"c.py"}  # another fork: the record starts again
