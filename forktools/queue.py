@@ -1,13 +1,9 @@
-"""The patch queue of a line, on git: `src/diffusers` is a git repository whose first commit (tag `upstream`) is the
-line's pinned release (the sha256-checked sdist, version stamped) and whose next commits are the patches of
-`lines/<line>/series`, one each, in order (a `Patch-Filename:` line in the message names the file); the tag `exported`
-marks the commit the patch files were last written from, or built from.
+"""The patch queue of a line, on git (CONTRIBUTING.md): `src/diffusers` is a git repository whose first commit (tag
+`upstream`) is the line's sha256-checked release, version stamped, and whose next commits are the patches of the
+series, one each (a `Patch-Filename:` trailer names its file); the tag `exported` marks the commit the patch files were
+last written from, or built from.
 
-    python -m forktools.queue [--line L] vendor [--force] [--rebase]   build src/diffusers (`git am`), or rebase it
-    python -m forktools.queue [--line L] export [--topic P] [--files F ...]   commit the edits, write the patches
-    python -m forktools.queue [--line L] check   fail when src/diffusers holds work the patches lack
-
-Without --line (or $LINE), `vendor` takes the default line and the other commands the line src/diffusers holds.
+    python -m forktools.queue [--line L] vendor [--force] [--rebase] | export [--topic P] [--files F ...] | check
 """
 
 import argparse
@@ -85,47 +81,53 @@ def pending(repo, commits=True):
 
 
 class Queue:
-    def __init__(self, line):
-        self.line, self.root, self.name, self.version = line, line.root, line.package, line.version
-        self.patches, self.work, self.upstream_dir = line.patches, line.work, line.upstream_dir
-        self.where = f"lines/{line.name}"
+    """The patch queue of a line; the line's attributes (version, patches, work, upstream_dir, ...) are its own."""
 
-    def series(self):
-        return self.line.series()
+    def __init__(self, line):
+        self.line, self.where = line, f"lines/{line.name}"
+
+    def __getattr__(self, name):
+        return getattr(self.line, name)
 
     def ensure_pristine(self, fresh=False):
-        """The pristine extract (build/upstream/...), made from the sha256-checked sdist when missing (or `fresh`)."""
-        if fresh or not (self.line.pristine / "__init__.py").is_file():
-            archive = self.line.cache / self.line.sdist
-            if not archive.is_file():  # pip downloads the pinned version's sdist into the cache
-                cmd = [sys.executable, *"-m pip download --no-deps --no-binary :all: -d".split(), archive.parent]
-                proc = subprocess.run([*cmd, f"{self.name}=={self.version}"], capture_output=True, text=True)
-                if not archive.is_file():
-                    raise PatchQueueError(f"could not download {archive.name}: {(proc.stderr or proc.stdout)[-300:]}")
-            if (digest := hashlib.sha256(archive.read_bytes()).hexdigest()) != self.line.sha256:
-                raise PatchQueueError(
-                    f"sha256 mismatch for {archive}: expected {self.line.sha256} ({self.where}/line.toml), got "
-                    f"{digest}; nothing was extracted. Delete the file to download it again, or fix line.toml."
-                )
-            self.upstream_dir.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=self.upstream_dir.parent) as tmp, tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")
-                if not (top := Path(tmp) / f"{self.name}-{self.version}" / "src" / PACKAGE / "__init__.py").is_file():
-                    raise PatchQueueError(f"{archive} has no {top.relative_to(tmp)}")
-                shutil.rmtree(self.upstream_dir, ignore_errors=True)
-                os.replace(top.parents[2], self.upstream_dir)
-        return self.line.pristine
+        """The pristine package (build/upstream/...), extracted from the sha256-checked sdist when missing (or `fresh`)."""
+        if not fresh and (self.pristine / "__init__.py").is_file():
+            return self.pristine
+        archive = self.cache / self.sdist
+        if not archive.is_file():  # pip downloads the pinned version's sdist into the cache
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", archive.parent]
+            proc = subprocess.run([*cmd, f"{self.package}=={self.version}"], capture_output=True, text=True)
+            if not archive.is_file():
+                raise PatchQueueError(f"could not download {archive.name}: {(proc.stderr or proc.stdout)[-300:]}")
+        if (digest := hashlib.sha256(archive.read_bytes()).hexdigest()) != self.sha256:
+            raise PatchQueueError(
+                f"sha256 mismatch for {archive}: expected {self.sha256} ({self.where}/line.toml), got {digest}; "
+                "nothing was extracted. Delete the file to download it again, or fix line.toml."
+            )
+        self.upstream_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.upstream_dir.parent) as tmp, tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+            if not (top := Path(tmp) / f"{self.package}-{self.version}" / "src" / PACKAGE / "__init__.py").is_file():
+                raise PatchQueueError(f"{archive} has no {top.relative_to(tmp)}")
+            shutil.rmtree(self.upstream_dir, ignore_errors=True)
+            os.replace(top.parents[2], self.upstream_dir)
+        return self.pristine
 
-    def release_tree(self, dest):
-        """Copy the pristine release to `dest`, version stamped (PEP 440 local version); returns its commit message."""
+    def release_repo(self, dest):
+        """Make `dest` a git repository of the pristine release, version stamped (PEP 440 local version): `upstream`."""
         shutil.copytree(self.ensure_pristine(), dest)
         init = Path(dest) / "__init__.py"
         pattern = re.compile(rf'^__version__ = "{re.escape(self.version)}"$', re.M)
-        stamped, count = pattern.subn(f'__version__ = "{self.line.fork_version}"', init.read_text(encoding="utf-8"))
+        stamped, count = pattern.subn(f'__version__ = "{self.fork_version}"', init.read_text(encoding="utf-8"))
         if count != 1:
             raise PatchQueueError(f'src/{PACKAGE}/__init__.py has no line `__version__ = "{self.version}"`')
         init.write_bytes(stamped.encode("utf-8"))
-        return f"{self.name} {self.version}\n\n{self.line.sdist}, sha256 {self.line.sha256}"
+        git(dest, "init", "-q", "-b", "patches")
+        Path(dest, ".git", "info").mkdir(exist_ok=True)
+        Path(dest, ".git", "info", "exclude").write_text("__pycache__/\n*.pyc\n")
+        message = f"{self.package} {self.version}\n\n{self.sdist}, sha256 {self.sha256}"
+        for args in (["add", "-A"], ["commit", "-q", "-m", message], ["tag", "upstream"]):
+            git(dest, *args)
 
     # ----------------------------------------------------------------------------------------------- patch files
     def read_patch(self, name):
@@ -137,31 +139,20 @@ class Queue:
             raise PatchQueueError(f"{self.where}/patches/{name} is not a `git format-patch` mail")
         return head + "\n", "diff --git " + diff
 
-    @staticmethod
-    def header_fields(header):
+    def header(self, name):
         """
-        A patch's DEP-3 fields: From, Date, Subject, the trailers of its message (Bug, Forwarded, Origin, ...) and
-        Description, the subject then the body as DEP-3 folds it (a line each, "." for a blank line).
+        A patch's DEP-3 header: ({"Subject": ..., and its message's trailers: "Bug", "Forwarded", "Origin", ...}, the
+        other paragraphs of its message, a line each).
         """
-        mail = message_from_string(header.partition("\n")[2], policy=policy.default)
-        fields = {key: str(mail[key]) for key in ("From", "Date", "Subject") if mail[key]}
-        paragraphs, key = mail.get_payload().strip("\n").split("\n\n"), None
-        if all(re.match(r"[\w-]+: |\s", line) for line in paragraphs[-1].splitlines()):
-            for line in paragraphs.pop().splitlines():
-                if line[:1].isspace() and key:
-                    fields[key] += "\n" + line.strip()
-                else:
-                    key, _, value = line.partition(": ")
-                    fields[key] = value
-        body = "".join("\n" + (line or ".") for line in "\n\n".join(paragraphs).splitlines())
-        return dict(fields, Description=fields.get("Subject", "") + body)
-
-    def touched(self, names):
-        """{patch: [file relative to src/diffusers, ...]} for the patches `names`."""
-        return {name: files_in_diff(self.read_patch(name)[1]) for name in names}
+        mail = message_from_string(self.read_patch(name)[0].partition("\n")[2], policy=policy.default)
+        body = mail.get_payload()
+        trailers = git(self.root, "interpret-trailers", "--parse", "--no-divider", input=body.encode()).out
+        fields = dict(line.split(": ", 1) for line in trailers.splitlines())
+        paragraphs = [" ".join(paragraph.split()) for paragraph in body.split("\n\n") if paragraph.strip()]
+        return {"Subject": str(mail["Subject"] or ""), **fields}, paragraphs[:-1] if fields else paragraphs
 
     def on_disk(self):
-        return list({name: "".join(self.read_patch(name)) for name in self.series()}.items())
+        return [(name, "".join(self.read_patch(name))) for name in self.series()]
 
     # ----------------------------------------------------------------------------------------------- repository
     def render(self, repo, ref="HEAD"):
@@ -183,20 +174,16 @@ class Queue:
         return {m.group(1): entry.split()[0] for entry in log if (m := NAME_LINE.search(entry + "\n"))}
 
     def materialize(self, dest):
-        """Make `dest` a git repository of the release and the series; True when every patch applied exactly."""
-        message, names = self.release_tree(dest), self.series()
-        git(dest, "init", "-q", "-b", "patches")
-        Path(dest, ".git", "info").mkdir(exist_ok=True)
-        Path(dest, ".git", "info", "exclude").write_text("__pycache__/\n*.pyc\n")
-        for args in (["add", "-A"], ["commit", "-q", "-m", message], ["tag", "upstream"]):
-            git(dest, *args)
+        """Make `dest` a git repository of the release and the series (`git am`); True when every patch applied exactly."""
+        self.release_repo(dest)
+        names = self.series()
         mails = "".join(f"{h[:-1]}Patch-Filename: {n}\n\n{d}" for n in names for h, d in [self.read_patch(n)])
         proc = mails and git(dest, "am", "--keep", "--keep-cr", "-p3", check=False, input=mails.encode())
         if proc and proc.returncode:
             failed = re.search(r"Patch failed at (\d+)", proc.out + proc.err)
             name = names[int(failed.group(1)) - 1] if failed else "?"
             errors = "; ".join(line[7:] for line in proc.err.splitlines() if line.startswith("error: ")) or proc.err
-            raise PatchQueueError(f"patch {name} does not apply to {self.name} {self.version}: {errors}")
+            raise PatchQueueError(f"patch {name} does not apply to {self.package} {self.version}: {errors}")
         if exact := self.render(dest) == self.on_disk():
             git(dest, "tag", "exported")
         return exact
@@ -219,7 +206,7 @@ class Queue:
         return state["applied"]
 
     def save_state(self, names):
-        self.line.state_file.write_text(json.dumps({"line": self.line.name, "applied": names}) + "\n")
+        self.state_file.write_text(json.dumps({"line": self.line.name, "applied": names}) + "\n")
 
     # ----------------------------------------------------------------------------------------------- commands
     def vendor(self, force=False):
@@ -244,19 +231,18 @@ class Queue:
             raise PatchQueueError(f"src/{PACKAGE} holds {why}: run `make patches` first")
         self.ensure_pristine(fresh=True)
         with tempfile.TemporaryDirectory(dir=self.root / "build") as tmp:
-            message, env = self.release_tree(Path(tmp) / PACKAGE), {"GIT_INDEX_FILE": f"{tmp}/index"}
-            git(Path(tmp) / PACKAGE, "add", "-A", env=dict(env, GIT_DIR=str(self.work / ".git")))
-            tree = git(Path(tmp) / PACKAGE, "write-tree", env=dict(env, GIT_DIR=str(self.work / ".git"))).out.strip()
-        base, old = git(self.work, "commit-tree", tree, "-m", message).out.strip(), rev(self.work, "upstream")
-        git(self.work, "tag", "-f", "upstream", base)
-        if git(self.work, "rebase", "-q", "--onto", base, old, check=False).returncode:
+            self.release_repo(Path(tmp) / PACKAGE)
+            git(self.work, "fetch", "-q", "--no-tags", str(Path(tmp) / PACKAGE), "HEAD")
+        old = rev(self.work, "upstream")
+        git(self.work, "tag", "-f", "upstream", "FETCH_HEAD")
+        if git(self.work, "rebase", "-q", "--onto", "upstream", old, check=False).returncode:
             raise PatchQueueError(
-                f"a patch conflicts with {self.name} {self.version} in {', '.join(conflicts(self.work))}: resolve, "
+                f"a patch conflicts with {self.package} {self.version} in {', '.join(conflicts(self.work))}: resolve, "
                 f"`git add`, `git -C src/{PACKAGE} rebase --continue` (at each stop), then `make patches`"
             )
 
     def export(self, topic=None, files=None):
-        """Commit the edits (see the module), squash fixups, write the patches; returns (series, files left)."""
+        """Commit the edits (`commit`), squash the fixups, write the patches; returns (series, files left)."""
         repo = self.work
         self.applied()
         if why := stopped(repo):
@@ -276,7 +262,7 @@ class Queue:
             raise
         squash = ["rebase", "-q", "-i", "--autosquash", "--autostash", "upstream"]
         if (
-            FIXUP.search(git(repo, "log", "--format=%s", "upstream..HEAD").out)
+            FIXUP.search(git(repo, "log", "--format=%s", "upstream..").out)
             and git(repo, *squash, check=False).returncode
         ):
             raise PatchQueueError(
@@ -289,7 +275,7 @@ class Queue:
                 (self.patches / name).write_bytes(text.encode())
         for name in set(self.series()) - set(rendered):
             (self.patches / name).unlink(missing_ok=True)
-        self.line.series_file.write_text("".join(f"{name}\n" for name in rendered))
+        self.series_file.write_text("".join(f"{name}\n" for name in rendered))
         git(repo, "tag", "-f", "exported")
         self.save_state(list(rendered))
         return list(rendered), left
@@ -318,18 +304,18 @@ class Queue:
         names, files = self.series(), sorted(p.name for p in self.patches.glob("*.patch"))
         problems = [f"{self.where}/patches/{n} is not listed in {self.where}/series" for n in files if n not in names]
         for name in names:
-            (header, diff), where = self.read_patch(name), f"{self.where}/patches/{name}"
-            fields = self.header_fields(header)
+            (head, diff), where = self.read_patch(name), f"{self.where}/patches/{name}"
+            fields = self.header(name)[0]
             # DEP-3: a backport says where it comes from (Origin), not whether it was sent upstream.
             fields["Forwarded"] = fields.get("Forwarded") or fields.get("Origin", "").startswith("backport")
             if missing := [key for key in ("Subject", "Bug", "Forwarded") if not fields.get(key)]:
                 problems.append(f"{where}: header lacks {', '.join(missing)}")
-            problems += [f"{where}: header still has TODO"] if "TODO" in header else []
+            problems += [f"{where}: header still has TODO"] if "TODO" in head else []
             problems += [f"{where} adds merge conflict markers"] if CONFLICT_MARKER.search(diff) else []
         self.applied()
         if why := pending(self.work, commits=False):
             return problems + [f"src/{PACKAGE} holds {why}: run `make patches`"]
-        if FIXUP.search(git(self.work, "log", "--format=%s", "upstream..HEAD").out):
+        if FIXUP.search(git(self.work, "log", "--format=%s", "upstream..").out):
             return problems + [f"src/{PACKAGE} holds fixup commits not squashed yet: run `make patches`"]
         if (rendered := self.render(self.work)) != (on_disk := self.on_disk()):
             same = set(rendered) & set(on_disk)
@@ -341,19 +327,11 @@ class Queue:
         return problems
 
 
-def files_in_diff(diff):
-    """Files (relative to src/diffusers) a git diff touches, in its order."""
-    files = re.findall(r"^diff --git a/(\S+) b/", diff, re.M)
-    if outside := [path for path in files if not path.startswith(PKG_PREFIX)]:
-        raise PatchQueueError(f"the diff touches {outside[0]}, outside {PKG_PREFIX}")
-    return [path.removeprefix(PKG_PREFIX) for path in files]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m forktools.queue", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["vendor", "export", "check"])
     parser.add_argument("--root", default=None, help="repository root (default: this checkout)")
-    parser.add_argument("--line", default=None, help="the line (default: $LINE, see above)")
+    parser.add_argument("--line", default=None, help="default: $LINE, else (but for vendor) the line src/ holds")
     parser.add_argument("--force", action="store_true", help="vendor: replace src/diffusers' unexported work")
     parser.add_argument("--rebase", action="store_true", help="vendor: rebase src/diffusers onto the pinned release")
     parser.add_argument("--topic", help="export: the patch that takes the edits (new: at the end of the series)")
@@ -364,7 +342,7 @@ def main(argv=None):
         queue = Queue(line := select(args.line, materialized_first=args.command != "vendor", **kwargs))
         if args.command == "vendor" and args.rebase:
             queue.rebase()
-            print(f"src/{PACKAGE}: the patches are on {queue.name} {queue.version} now: `make patches`")
+            print(f"src/{PACKAGE}: the patches are on {queue.package} {queue.version} now: `make patches`")
         elif args.command == "vendor":
             exact = queue.vendor(force=args.force)
             print(f"src/{PACKAGE}: line {line.name}, {line.fork_version}, {len(queue.series())} patch(es)")

@@ -87,8 +87,8 @@ def test_a_new_topic_is_a_format_patch_mail_that_round_trips_byte_identically(re
     assert git(repo, "log", "-1", "--format=%s").strip() == "Mod: line ten"
     queue.export()
     assert patch_text(repo, "topic.patch") == filled and queue.problems() == []
-    fields = queue.header_fields(queue.read_patch("topic.patch")[0])
-    assert fields["Description"] == "Mod: line ten\nWhy it exists." and fields["Bug"] == "none"
+    fields, paragraphs = queue.header("topic.patch")
+    assert fields["Subject"] == "Mod: line ten" and paragraphs == ["Why it exists."] and fields["Bug"] == "none"
 
 
 def test_an_unexported_edit_fails_check_and_vendor_refuses_to_discard_it_unless_forced(repo):
@@ -254,15 +254,17 @@ def test_a_bump_rebases_the_patches_onto_the_new_release(repo):
     assert any("`git rebase` stopped half-way" in p for p in queue.problems())
 
 
-def test_header_fields_read_the_dep3_fields_of_a_mail():
+def test_header_reads_the_dep3_fields_of_a_mail(repo):
     header = (
         "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\nFrom: A <a@b.c>\n"
         "Date: Thu, 1 Jan 2026 00:00:00 +0000\nSubject: A subject long enough that git folds it onto a second\n"
         " line\n\nFirst paragraph,\ntwo lines.\n\nSecond.\n\nBug: none\nForwarded: not-needed (a reason that\n"
         " goes on)\n\n"
     )
-    fields = patchq.Queue.header_fields(header)
+    (repo / "lines/9.9/patches/x.patch").write_text(
+        header + "diff --git a/src/diffusers/mod.py b/src/diffusers/mod.py\n"
+    )
+    fields, paragraphs = queue_of(repo).header("x.patch")
     assert fields["Subject"] == "A subject long enough that git folds it onto a second line"
-    assert fields["Description"] == fields["Subject"] + "\nFirst paragraph,\ntwo lines.\n.\nSecond."
-    assert fields["Bug"] == "none" and fields["Forwarded"] == "not-needed (a reason that\ngoes on)"
-    assert fields["From"] == "A <a@b.c>"
+    assert paragraphs == ["First paragraph, two lines.", "Second."]
+    assert fields["Bug"] == "none" and fields["Forwarded"] == "not-needed (a reason that goes on)"
