@@ -1,10 +1,11 @@
 """`make pr`: one focused, `git am`-able patch and description per pull request of the line."""
 
+import re
 import subprocess
 import sys
 
 from forktools.lines import ROOT, select
-from forktools.queue import Queue, files_in_diff
+from forktools.queue import Queue, git
 from forktools.upstream import pr as make_pr
 
 
@@ -27,8 +28,8 @@ def test_each_pr_is_its_patches_alone_with_its_behaviour_changes(tmp_path):
         assert related is None or f"Related to {related}." in mail and f"Fixes {related}" not in mail
         # Exactly the files of its own patches, nothing from the rest of the series.
         source = mail.split("\n---\n", 1)[1].split("\ndiff --git a/tests/", 1)[0]
-        touched = {rel for name in pr["patches"] for rel in files_in_diff(queue.read_patch(name)[1])}
-        assert {f"src/diffusers/{rel}" for rel in touched} == set(
+        diffs = "".join(queue.read_patch(name)[1] for name in pr["patches"])
+        assert set(re.findall(r"^diff --git a/(\S+) ", diffs, re.M)) == set(
             line.split(" b/", 1)[1] for line in source.splitlines() if line.startswith("diff --git ")
         )
         body = (tmp_path / queue.line.name / f"{number:02d}-{pr['name']}.md").read_text()
@@ -38,8 +39,7 @@ def test_each_pr_is_its_patches_alone_with_its_behaviour_changes(tmp_path):
             # No upstream test files to patch: the whole mail `git am`s on pristine upstream.
             repo = tmp_path / f"upstream-{number}"
             make_pr.pristine_repo(queue, str(repo))
-            am = make_pr.git("am", str(tmp_path / queue.line.name / f"{number:02d}-{pr['name']}.patch"), cwd=repo)
-            assert am.returncode == 0
+            git(repo, "am", tmp_path / queue.line.name / f"{number:02d}-{pr['name']}.patch")  # raises if it fails
 
 
 def test_every_patch_meant_for_upstream_is_in_one_pr_and_no_fork_only_patch_is():
@@ -47,7 +47,7 @@ def test_every_patch_meant_for_upstream_is_in_one_pr_and_no_fork_only_patch_is()
     in_prs = [name for pr in queue.line.pull_requests for name in pr["patches"]]
     assert len(in_prs) == len(set(in_prs))
     for name in queue.series():
-        forwarded = queue.header_fields(queue.read_patch(name)[0]).get("Forwarded", "").lower()
+        forwarded = queue.header(name)[0].get("Forwarded", "").lower()
         if queue.line.pull_requests:
             assert (name in in_prs) == (not forwarded.startswith("not-needed") and "candidate" not in forwarded), name
 
