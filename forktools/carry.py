@@ -1,14 +1,10 @@
-"""Carry a patch from one line to another: git merges it three-way, with the source line's commits fetched.
+"""Carry a patch to the line src/diffusers holds, by git, with the source line's commits fetched (CONTRIBUTING.md).
 
     python -m forktools.carry PATCH --from 0.42 [--since REV]
 
-src/diffusers must hold the target line with nothing unexported; the source line is built in a scratch repository and
-fetched into it. Without --since, the patch (new to the target line) is cherry-picked onto the target's last patch, its
-message kept, save that `Forwarded:` becomes `Origin: backport, lines/<source>/patches/PATCH` when the source release
-is the newer. With --since REV (a git revision of this repository), what the patch gained in the source line since REV
-is applied three-way to the target's patch of that name, as a fixup commit. A conflict leaves git's markers in the
-files named: resolve them, then `git -C src/diffusers cherry-pick --continue` (a whole patch) or `make patches
-TOPIC=PATCH` (--since). Then `make patches`.
+Without --since, the patch is cherry-picked onto the target's last patch (from a newer release, its `Forwarded:`
+becomes `Origin: backport, lines/<source>/patches/PATCH`); with --since REV (a revision of this repository), what the
+patch gained in the source line since REV is applied three-way, as a fixup of the target's patch of that name.
 """
 
 import argparse
@@ -62,14 +58,12 @@ def carry(patch, source_name, since=None, root=ROOT):
             who = git(repo, "show", "-s", "--format=%an%n%ae%n%aI", now).out.split("\n")
             author = {f"GIT_AUTHOR_{key}": value for key, value in zip(("NAME", "EMAIL", "DATE"), who)}
             tree = ["commit-tree", f"{now}^{{tree}}", "-p", f"{now}^", "-F", "-"]
-            pick = git(repo, *tree, input=message.encode(), env=author).out.strip()
+            pick = git(repo, *tree, input=message.encode(), env=author).out.strip()  # the patch, its message rewritten
             return conflicts(repo) if git(repo, "cherry-pick", pick, check=False).returncode else []
         then = fetch_patch(committed_line(source, since, Path(tmp) / "root"), patch, Path(tmp) / "then", repo)
         if (mine := target.commits(repo).get(patch)) is None:
             raise PatchQueueError(f"lines/{target.line.name} has no {patch}: carry it whole, without --since")
-        touched = {
-            rel for c in (then, now) for rel in git(repo, "diff-tree", "-r", "--name-only", f"{c}^", c).out.split()[1:]
-        }
+        touched = {rel for c in (then, now) for rel in git(repo, "diff", "--name-only", f"{c}^", c).out.split()}
     diff = git(repo, "diff", "--full-index", "--no-renames", then, now, "--", *sorted(touched))
     if diff.out and git(repo, "apply", "-3", input=diff.stdout, check=False).returncode:
         return conflicts(repo)

@@ -1,18 +1,11 @@
-"""Test environments of the lines: virtualenvs under build/envs/<name>, each pinning one transformers release.
+"""Test environments of the lines (`[environments]` of line.toml): virtualenvs under build/envs/<name>, each pinning
+one transformers release, made with `--system-site-packages` so that they reuse this machine's torch.
 
-    python -m forktools.envs create NAME     create build/envs/NAME (once) and install its pins
-    python -m forktools.envs list           every environment of every line
-    python -m forktools.envs line NAME      the line that declares NAME
+    python -m forktools.envs create NAME | line NAME     create build/envs/NAME | print the line that declares it
 
-An environment is declared in its line's `line.toml` (`[environments]`, a list of pip requirements). It is created
-with `--system-site-packages`, so it reuses this machine's torch (and whatever else the pins leave alone) while the
-pinned packages shadow the system's. `make install LINE=0.39 ENV=NAME` then installs the fork into it.
-
-What differs between the releases the lines install is read here too: `tree_version` (the `__version__` of a source
-tree) and `dtype_keyword` (the dtype argument of `from_pretrained`).
+Also what differs between the releases the lines install: `tree_version` and `dtype_keyword`.
 """
 
-import argparse
 import re
 import subprocess
 import sys
@@ -44,55 +37,37 @@ def dtype_keyword(library="diffusers"):
     return "dtype" if release >= DTYPE_KEYWORD_SINCE[library] else "torch_dtype"
 
 
-def declared(root=ROOT):
-    """{environment name: (line name, [requirement, ...])} over every line."""
-    found = {}
-    for line_name in names(root):
-        for env_name, requirements in Line(line_name, root).environments.items():
-            found[env_name] = (line_name, list(requirements))
-    return found
-
-
 def path(name, root=ROOT):
     return root / "build" / "envs" / name
 
 
+def declared(name, root=ROOT):
+    """(line name, [requirement, ...]) of the environment `name`."""
+    found = {env: (line, pins) for line in names(root) for env, pins in Line(line, root).environments.items()}
+    if name not in found:
+        raise SystemExit(f"no environment {name!r}: lines declare {', '.join(sorted(found)) or 'none'}")
+    return found[name]
+
+
 def create(name, root=ROOT):
-    environments = declared(root)
-    if name not in environments:
-        raise SystemExit(f"no environment {name!r}: lines declare {', '.join(sorted(environments)) or 'none'}")
-    _, requirements = environments[name]
-    folder = path(name, root)
-    python = folder / "bin" / "python"
+    requirements, python = declared(name, root)[1], path(name, root) / "bin" / "python"
     if not python.is_file():
-        venv.EnvBuilder(system_site_packages=True, with_pip=True).create(folder)
+        venv.EnvBuilder(system_site_packages=True, with_pip=True).create(path(name, root))
     subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
     # `make install ENV=...` installs the fork with these as pip constraints: a line whose requirements conflict with
     # them fails to install instead of replacing the environment's transformers.
-    (folder / "constraints.txt").write_text("".join(f"{requirement}\n" for requirement in requirements))
-    print(f"{folder}: {' '.join(requirements)}")
-    return python
+    (path(name, root) / "constraints.txt").write_text("".join(f"{requirement}\n" for requirement in requirements))
+    print(f"{path(name, root)}: {' '.join(requirements)}")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m forktools.envs", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("create", help="create an environment").add_argument("name")
-    sub.add_parser("list", help="list the environments of every line")
-    sub.add_parser("line", help="print the line that declares an environment").add_argument("name")
-    args = parser.parse_args(argv)
-    if args.command == "create":
-        create(args.name)
-    elif args.command == "line":
-        environments = declared()
-        if args.name not in environments:
-            raise SystemExit(f"no environment {args.name!r}: lines declare {', '.join(sorted(environments))}")
-        print(environments[args.name][0])
+def main(args):
+    if len(args) != 2 or args[0] not in ("create", "line"):
+        sys.exit(__doc__)
+    if args[0] == "create":
+        create(args[1])
     else:
-        for env_name, (line_name, requirements) in sorted(declared().items()):
-            print(f"{env_name}\tline {line_name}\t{' '.join(requirements)}")
-    return 0
+        print(declared(args[1])[0])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(sys.argv[1:])

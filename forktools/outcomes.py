@@ -1,12 +1,8 @@
-"""The one way the fork's tools record test outcomes: a pytest plugin.
-
-    FORK_OUTCOMES=out.json python -m pytest -p forktools.outcomes ...
-
-writes {node id: [outcome, message]} to out.json at the end of the session (`read` loads it). A conftest can take
-the hook and RECORDED instead, to report at the end of its own session. Outcomes are OUTCOMES: an error in setup or
-teardown is "error", a file that fails to collect is an "error" under the file's node id, and an error or failure
-of a later phase wins over the outcome of an earlier one. The message is empty for a pass, the reason of a skip or
-xfail, else the exception's line followed by pytest's report.
+"""The one way the fork's tools record test outcomes, a pytest plugin: `FORK_OUTCOMES=out.json python -m pytest -p
+forktools.outcomes ...` writes {node id: [outcome, message]} (`read` loads it); a conftest may import the hooks and
+RECORDED instead. An error or failure of a later phase (setup, call, teardown) wins over an earlier outcome; a file that
+fails to collect is an "error" under its node id. The message: empty for a pass, the reason of a skip or xfail, else
+the exception's line and pytest's report.
 """
 
 import json
@@ -33,8 +29,7 @@ def message(report):
     if hasattr(report, "wasxfail"):
         return report.wasxfail
     text = report.longreprtext
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
+    if (crash := getattr(report.longrepr, "reprcrash", None)) is not None:
         return f"{crash.message}\n{text}"
     errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
     return f"collection failure: {errors[-1]}\n{text}" if report.when == "collect" and errors else text
@@ -57,8 +52,7 @@ def pytest_collectreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    path = os.environ.get("FORK_OUTCOMES")
-    if path:
+    if path := os.environ.get("FORK_OUTCOMES"):
         with open(path, "w") as f:
             json.dump(RECORDED, f, indent=0)
 
