@@ -25,6 +25,7 @@ from .suite import SuiteError, extract_tests, run_tests
 
 MAIL_HEAD = "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\nFrom: {author}\n"
 MAIL_HEAD += "Date: Thu, 1 Jan 2026 00:00:00 +0000\nSubject: [PATCH] {title}\n\n"
+TEMPLATE = Path(__file__).with_name("pr-description.md")  # the PR description, filled in by `pr_body`
 
 
 def pristine_repo(queue, folder, upstream=None):
@@ -189,39 +190,10 @@ def pr_body(queue, pr, number, tests, verified):
     gpu = ROOT / "out" / "gpu-check.md"
     gpu = gpu.read_text(encoding="utf-8").strip() if gpu.is_file() else ""
     gpu = gpu if gpu and "device: cpu" not in gpu.lower() else "Not run on a GPU yet."
-    return f"""# {pr["title"]}
-
-{intro}
-
-## What does this PR do?
-
-{what}
-
-## Behaviour changes
-
-{changes}
-
-## Before / after
-
-{table}
-
-## How was it tested?
-
-{tests_section}
-
-Upstream's own tests of these pipelines (offline, against local stand-ins of the hub repos they read), pristine vs
-our fork with the whole series:
-
-{suite_counts(line, pr)}
-
-## On a GPU
-
-{gpu}
-
-## Before submitting
-- [{"x" if added else " "}] Tests added to the existing test classes, no hub access needed.
-- [x] `make style && make quality` equivalents (ruff with upstream's config, `# Copied from` consistency).
-"""
+    fields = dict(intro=intro, what=what, changes=changes, table=table, tests_section=tests_section, gpu=gpu)
+    return TEMPLATE.read_text().format(
+        title=pr["title"], suite=suite_counts(line, pr), tested="x" if added else " ", **fields
+    )
 
 
 def check(queue, repo, patch, tests, upstream):
