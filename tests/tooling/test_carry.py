@@ -69,3 +69,29 @@ def test_a_later_fix_is_carried_as_a_fixup_of_the_patch_both_lines_have(repo):
     patch = (repo / "lines/8.8/patches/fix.patch").read_text()
     assert "+line five" in patch and "+line twenty" in patch and "@@ -5,7 +5,7 @@" in patch
     assert (repo / "lines/8.8/series").read_text() == "fix.patch\n" and older.problems() == []
+
+
+def test_a_later_fix_carries_only_the_files_of_its_patch(repo):
+    main = queue_of(repo, "9.9")
+    main.vendor()
+    (repo / "src/diffusers/other.py").write_text("x = 1\n")
+    main.export(topic="other.patch")  # before fix.patch in the series: fix.patch's commit holds other.py too
+    add_patch(main, "fix.patch", "mod.py", "line 20\n", "line twenty\n")
+    older = queue_of(repo, "8.8")
+    older.vendor()
+    assert carry.carry("fix.patch", "9.9", root=repo) == []
+    older.export()
+    run = dict(cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "init", "-q"], **run)
+    subprocess.run(["git", "add", "lines", "fork.toml"], **run)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "both"], **run)
+    # Both patches change on the main line; carrying fix.patch takes its own change, not other.patch's.
+    main.vendor()
+    edit(repo, "mod.py", "line 5\n", "line five\n")
+    edit(repo, "other.py", "x = 1\n", "x = 2\n")
+    main.export()
+    older.vendor()
+    assert carry.carry("fix.patch", "9.9", since="HEAD", root=repo) == []
+    assert (
+        not (repo / "src/diffusers/other.py").exists() and "line five" in (repo / "src/diffusers/mod.py").read_text()
+    )
