@@ -141,11 +141,11 @@ def pipelines_table(line, pr):
     return "\n".join(out)
 
 
-def suite_counts(line, pr):
+def suite_counts(line, pr=None):
     """The upstream-suite counts (out/upstream-suite/<line>.json, else the record) of the PR's `families`' files."""
     if not (path := ROOT / "out" / "upstream-suite" / f"{line.name}.json").is_file():
         path = line.folder / "upstream-suite.json"
-    suite, families = json.loads(path.read_text()) if path.is_file() else {"files": {}}, pr.get("families")
+    suite, families = json.loads(path.read_text()) if path.is_file() else {"files": {}}, (pr or {}).get("families")
     files = {n: c for n, c in suite["files"].items() if n.split("/", 2)[-1].startswith(tuple(families or [""]))}
     if not files:
         return (
