@@ -256,6 +256,7 @@ NEEDS_TRANSFORMERS_5 = (
     "hf-internal-testing/tiny-random-LlamaForCausalLM",
     "hf-internal-testing/llama-tokenizer",
     "hf-internal-testing/dummy-gemma",
+    "hf-internal-testing/tiny-random-Gemma3ForCausalLM",
     "hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration",
 )
 
@@ -1005,6 +1006,20 @@ def build(out_dir, only=None):
                 num_key_value_heads=2,
                 head_dim=4,
             ).save_pretrained(folder)
+            install(repo, folder)
+
+        # hf-internal-testing/tiny-random-Gemma3ForCausalLM: the Stable Audio 3 tests' tokenizer (their T5Gemma encoder
+        # takes its vocab_size). GUESS: Gemma's specials and 500 tokens, as dummy-gemma, and a tiny gemma3_text config.
+        repo = "hf-internal-testing/tiny-random-Gemma3ForCausalLM"
+        if wanted(repo):
+            from transformers import Gemma3TextConfig
+
+            folder = os.path.join(stage, "tiny-random-Gemma3ForCausalLM")
+            tokenizer = save_gemma_tokenizer(folder)
+            Gemma3TextConfig(
+                vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=4, architectures=["Gemma3ForCausalLM"],
+            ).save_pretrained(folder)  # fmt: skip
             install(repo, folder)
 
         # hf-internal-testing/tiny-random-Qwen2VLForConditionalGeneration: the Qwen2/2.5-VL and Qwen3 tokenizer
