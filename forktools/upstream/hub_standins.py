@@ -518,15 +518,15 @@ def flux_components(clip_folder, t5_folder):
     )  # fmt: skip
 
 
-def ddpm_pipeline():
-    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+def ddpm_components():
+    from diffusers import DDPMScheduler, UNet2DModel
 
     torch.manual_seed(0)
     unet = UNet2DModel(
         block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=3, out_channels=3,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
     )  # fmt: skip
-    return DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000))
+    return dict(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000))
 
 
 def sdxl_components(clip_folder):
@@ -554,56 +554,6 @@ def sdxl_components(clip_folder):
         tokenizer=CLIPTokenizer.from_pretrained(clip_folder), text_encoder_2=CLIPTextModelWithProjection(config).eval(),
         tokenizer_2=CLIPTokenizer.from_pretrained(clip_folder), image_encoder=None, feature_extractor=None,
     )  # fmt: skip
-
-
-# Remote code of the custom-pipeline repositories. GUESS: modelled on upstream's tests/fixtures/custom_pipeline/
-# pipeline.py; the tests check the class names, the image shape and the returned string.
-CUSTOM_DDPM_PIPELINE = """
-import torch
-
-from diffusers import DiffusionPipeline, ImagePipelineOutput
-
-
-class CustomPipeline(DiffusionPipeline):
-    def __init__(self, unet, scheduler):
-        super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
-
-    @torch.no_grad()
-    def __call__(self, batch_size=1, generator=None, num_inference_steps=50, output_type="pil", return_dict=True,
-                 **kwargs):
-        size = self.unet.config.sample_size
-        image = torch.randn((batch_size, self.unet.config.in_channels, size, size), generator=generator)
-        image = image.to(self.device)
-        self.scheduler.set_timesteps(num_inference_steps)
-        for t in self.progress_bar(self.scheduler.timesteps):
-            image = self.scheduler.step(self.unet(image, t).sample, t, image).prev_sample
-        image = (image / 2 + 0.5).clamp(0, 1).cpu().permute(0, 2, 3, 1).numpy()
-        if output_type == "pil":
-            image = self.numpy_to_pil(image)
-        if not return_dict:
-            return (image,), "This is a test"
-        return ImagePipelineOutput(images=image), "This is a test"
-"""
-SDXL_REMOTE_CODE = {  # file: (class, the diffusers class it subclasses)
-    "unet/my_unet_model.py": ("MyUNetModel", "UNet2DConditionModel"),
-    "scheduler/my_scheduler.py": ("MyScheduler", "EulerDiscreteScheduler"),
-    "my_pipeline.py": ("MyPipeline", "StableDiffusionXLPipeline"),
-}
-
-
-def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def _edit_json(path, **updates):
-    with open(path) as f:
-        data = json.load(f)
-    data.update(updates)
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
 
 
 # ---------------------------------------------------------------------------------------------------- repositories
@@ -668,38 +618,42 @@ def build_repo(folder, spec):
         model.eval().save_pretrained(folder)
 
 
-def build_modular(folder, repo, spec, clip, t5):
-    """A pipeline of the fast tests' components with a modular_model_index.json."""
-    from diffusers import StableDiffusion3Pipeline, StableDiffusionXLPipeline
-
-    if spec["pipeline"] == "StableDiffusion3Pipeline":
-        StableDiffusion3Pipeline(**sd3_components(clip, t5)).save_pretrained(folder)
-    else:
-        StableDiffusionXLPipeline(**sdxl_components(clip)).save_pretrained(folder)
-    write_modular_index(folder, repo, spec["blocks"], spec["modular_pipeline"])
+PIPELINES = {  # hub_standins.toml's `pipeline`: the diffusers class, its components with the stand-in tokenizers
+    "sd": ("StableDiffusionPipeline", lambda clip, t5: sd_components(clip)),
+    "sd3": ("StableDiffusion3Pipeline", sd3_components),
+    "sdxl": ("StableDiffusionXLPipeline", lambda clip, t5: sdxl_components(clip)),
+    "ddpm": ("DDPMPipeline", lambda clip, t5: ddpm_components()),
+}
 
 
-def build_sd_torch(folder, repo, spec, clip, t5):
-    from diffusers import StableDiffusionPipeline
+def build_pipeline(folder, repo, spec, clip, t5):
+    """The stand-in of a hub_standins.toml entry with a `pipeline`."""
+    import diffusers
 
-    StableDiffusionPipeline(**sd_components(clip)).save_pretrained(folder)
-    safetensors_to_bin(folder)
-    # GUESS: an SD-1.x style scheduler config that states clip_sample=false explicitly (test_pipelines'
-    # test_set_scheduler_consistency round-trips it through LMS/DDIM and fails if it is only a default).
-    _edit_json(os.path.join(folder, "scheduler", "scheduler_config.json"), clip_sample=False)
-
-
-def build_sd_tiny_all(folder, repo, spec, clip, t5):
-    from diffusers import StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline(**sd_components(clip))
+    cls, components = PIPELINES[spec["pipeline"]]
+    pipe = getattr(diffusers, cls)(**components(clip, t5))
     pipe.save_pretrained(folder)
-    pipe.save_pretrained(folder + "-bin")
-    safetensors_to_bin(folder + "-bin")
-    shutil.copytree(folder + "-bin", folder, dirs_exist_ok=True)
+    if spec.get("weights") == "both":
+        pipe.save_pretrained(folder + "-bin")
+        safetensors_to_bin(folder + "-bin")
+        shutil.copytree(folder + "-bin", folder, dirs_exist_ok=True)
+    elif spec.get("weights") == "bin":
+        safetensors_to_bin(folder)
+    if "modular" in spec:
+        write_modular_index(folder, repo, spec["modular"]["blocks"], spec["modular"]["pipeline"])
+    for rel, text in spec.get("files", {}).items():
+        os.makedirs(os.path.dirname(os.path.join(folder, rel)), exist_ok=True)
+        with open(os.path.join(folder, rel), "w") as f:
+            f.write(text)
+    for rel, updates in spec.get("edits", {}).items():
+        with open(os.path.join(folder, rel)) as f:
+            data = json.load(f)
+        with open(os.path.join(folder, rel), "w") as f:
+            json.dump(dict(data, **updates), f, indent=2, sort_keys=True)
 
 
-def build_sd_pipe_indexes(folder, repo, spec, clip, t5):
+def build_sd_pipe_indexes(folder, clip):
+    """SD weights in fp32 and as the fp16 variant, .safetensors and .bin, text encoder and safety checker sharded."""
     from diffusers import StableDiffusionPipeline
 
     for variant, dtype in ((None, torch.float32), ("fp16", torch.float16)):
@@ -718,29 +672,6 @@ def build_sd_pipe_indexes(folder, repo, spec, clip, t5):
             shutil.copytree(tmp, folder, dirs_exist_ok=True)
 
 
-def build_ddpm(folder, repo, spec, clip, t5):
-    ddpm_pipeline().save_pretrained(folder)
-    if spec.get("custom_pipeline"):
-        _write(os.path.join(folder, "pipeline.py"), CUSTOM_DDPM_PIPELINE)
-        _edit_json(os.path.join(folder, "model_index.json"), _class_name=["pipeline", "CustomPipeline"])
-
-
-def build_sdxl_custom(folder, repo, spec, clip, t5):
-    from diffusers import StableDiffusionXLPipeline
-
-    StableDiffusionXLPipeline(**sdxl_components(clip)).save_pretrained(folder)
-    for rel, (name, base) in SDXL_REMOTE_CODE.items():
-        _write(os.path.join(folder, rel), f"from diffusers import {base}\n\n\nclass {name}({base}):\n    pass\n")
-    _edit_json(os.path.join(folder, "unet", "config.json"), _class_name="MyUNetModel")
-    _edit_json(os.path.join(folder, "scheduler", "scheduler_config.json"), _class_name="MyScheduler")
-    _edit_json(
-        os.path.join(folder, "model_index.json"),
-        _class_name=spec["class_name"],
-        unet=["my_unet_model", "MyUNetModel"],
-        scheduler=["my_scheduler", "MyScheduler"],
-    )
-
-
 def build(out_dir, only=None):
     """Write the stand-ins of REPOS (or of `only`) into the hub cache `out_dir/hub`; returns {repo: (commit, files)}."""
     hub = os.path.join(out_dir, "hub")
@@ -756,7 +687,9 @@ def build(out_dir, only=None):
                 continue
             folder = os.path.join(stage, repo.replace("/", "--"))
             if "builder" in spec:
-                globals()["build_" + spec["builder"]](folder, repo, spec, clip, t5)
+                globals()["build_" + spec["builder"]](folder, clip)
+            elif "pipeline" in spec:
+                build_pipeline(folder, repo, spec, clip, t5)
             else:
                 build_repo(folder, spec)
             report[repo] = install_repo(hub, repo, folder, commit=spec.get("commit"))
