@@ -15,7 +15,8 @@ loader-related behaves as with the real repositories. Repositories whose tests c
 stand-in: those the tests download into a fresh cache_dir, and hf-internal-testing/diffusers-dummy-pipeline (its tests
 load it with `custom_pipeline=`, for which diffusers calls `model_info()`, which fails offline). The other
 remote-code repositories are kept: their tests pass offline with huggingface_hub 0.x (line 0.39), not with 1.x and
-later (line 0.42). Guesses about the real repositories, which cannot be checked offline, are marked GUESS.
+later (line 0.42). What each repository holds, and the guesses about the real ones (marked GUESS), are in
+hub_standins.toml; the code builds them.
 """
 
 import argparse
@@ -36,9 +37,10 @@ import torch
 
 
 LFS_SUFFIXES = (".bin", ".safetensors", ".msgpack", ".onnx", ".pb", ".pt", ".pth", ".npy", ".dduf", ".model")
-# {repository: how its stand-in is built}, in build order (hub_standins.toml, beside this file).
+# hub_standins.toml, beside this file: {repository: how its stand-in is built}, in build order, and tokenizer data.
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "hub_standins.toml"), "rb") as _f:
-    REPOS = tomllib.load(_f)["repos"]
+    DATA = tomllib.load(_f)
+REPOS = DATA["repos"]
 
 
 # ---------------------------------------------------------------------------------------------------- hub cache
@@ -196,28 +198,6 @@ def save_t5_tokenizer(folder):
     return tokenizer
 
 
-# Qwen2's special tokens at their ids in the real Qwen2/2.5-VL and Qwen3 vocabularies: the tests' text encoders use
-# the real configs' image_token_id (151655) and vocab sizes (151936, 152064), so the ids must be the real ones.
-QWEN_SPECIALS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
-    "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-    "<|image_pad|>", "<|video_pad|>",
-)  # fmt: skip
-QWEN_FIRST_SPECIAL_ID = 151643
-# GUESS: a Qwen2-VL style chat template (system prompt, images as <|vision_start|><|image_pad|><|vision_end|>) that
-# also accepts Qwen3's `enable_thinking` (flux2 klein, hunyuan 1.5); the real templates are longer.
-QWEN_CHAT_TEMPLATE = (
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
-    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'video' or 'video' in content %}"
-    "<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
-    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
-)
-
-
 def learned_bpe(vocab_size, specials=(), byte_level=False):
     """(vocab, merges) of a BPE learned on the corpus by the `tokenizers` trainer, the specials first (ids 0, 1, ...).
 
@@ -278,13 +258,14 @@ def save_qwen2_tokenizer(folder, vocab_size=1000):
     from transformers import Qwen2Tokenizer
 
     vocab, merges = learned_bpe(vocab_size, byte_level=True)
-    vocab.update({token: QWEN_FIRST_SPECIAL_ID + i for i, token in enumerate(QWEN_SPECIALS)})
+    qwen = DATA["tokenizers"]["qwen2"]
+    vocab.update({token: qwen["first_special_id"] + i for i, token in enumerate(qwen["specials"])})
     tokenizer = Qwen2Tokenizer(
         *_write_bpe(folder, vocab, merges), unk_token=None, bos_token=None, eos_token="<|im_end|>",
         pad_token="<|endoftext|>", model_max_length=32768,
-        additional_special_tokens=list(QWEN_SPECIALS[1:]),
+        additional_special_tokens=qwen["specials"][1:],
     )  # fmt: skip
-    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    tokenizer.chat_template = qwen["chat_template"]
     tokenizer.save_pretrained(folder)
     assert tokenizer.convert_tokens_to_ids("<|image_pad|>") == 151655, tokenizer.convert_tokens_to_ids("<|image_pad|>")
     return tokenizer
