@@ -96,70 +96,20 @@ def _tokenizers():
 
 def make_components(shape="tiny", seed=0):
     """Random-weight components of an SD3 pipeline, all in fp32."""
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
-
-    s = SHAPES[shape]
+    configs = sd35_configs(shape, full=False)
+    components = {name: build_sd35_component(name, config, seed=seed) for name, config in configs.items()}
     tokenizer, tokenizer_3 = _tokenizers()
-    tokenizer_2 = copy.deepcopy(tokenizer)
-    vocab_size = len(tokenizer)
-
-    def clip(hidden, act, seed_offset):
-        torch.manual_seed(seed + seed_offset)
-        config = CLIPTextConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            projection_dim=hidden,
-            num_hidden_layers=2,
-            num_attention_heads=8 if hidden >= 256 else 4,
-            max_position_embeddings=CLIP_MAX_LENGTH,
-            hidden_act=act,
-            bos_token_id=vocab_size - 2,
-            eos_token_id=vocab_size - 1,
-            pad_token_id=vocab_size - 1,
-        )
-        return CLIPTextModelWithProjection(config).eval()
-
-    text_encoder = clip(s["clip_l"], "quick_gelu", 1)
-    text_encoder_2 = clip(s["clip_g"], "gelu", 2)
-    torch.manual_seed(seed + 3)
-    text_encoder_3 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer_3),
-            d_model=s["t5"],
-            d_ff=2 * s["t5"],
-            d_kv=s["t5"] // 8 if s["t5"] >= 256 else 16,
-            num_layers=4 if s["t5"] >= 256 else 2,
-            num_heads=8 if s["t5"] >= 256 else 4,
-            relative_attention_num_buckets=8,
-            feed_forward_proj="gated-gelu",
-            pad_token_id=0,
-            eos_token_id=1,
-            decoder_start_token_id=0,
-        )
-    ).eval()
-
-    transformer_config, vae_config = _scaled_transformer_and_vae(s)
-    torch.manual_seed(seed + 4)
-    transformer = SD3Transformer2DModel(**transformer_config)
-    torch.manual_seed(seed + 5)
-    vae = AutoencoderKL(**vae_config)
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
-    return {
-        "scheduler": scheduler,
-        "text_encoder": text_encoder,
-        "text_encoder_2": text_encoder_2,
-        "text_encoder_3": text_encoder_3,
-        "tokenizer": tokenizer,
-        "tokenizer_2": tokenizer_2,
-        "tokenizer_3": tokenizer_3,
-        "transformer": transformer,
-        "vae": vae,
-        "image_encoder": None,
-        "feature_extractor": None,
-    }
+    return dict(
+        components,
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
+        tokenizer=tokenizer,
+        tokenizer_2=copy.deepcopy(tokenizer),
+        tokenizer_3=tokenizer_3,
+        image_encoder=None,
+        feature_extractor=None,
+    )
 
 
 def save_pipeline(path, shape="tiny", layout=None, seed=0):
@@ -201,8 +151,9 @@ CLIP_VOCAB, T5_VOCAB = 49408, 32128
 
 def sd35_configs(model="medium", full=True):
     """
-    {component: config kwargs} of an SD3.5 `model` ("medium" or "large"): the real configs with `full`, else the tiny
-    shape of the same name. Vocabularies cover the offline tokenizers' ids (the real sizes when `full`).
+    {component: config kwargs} of an SD3.5 `model` ("medium" or "large"): the real configs with `full`, else the
+    scaled-down shape of that name (any of SHAPES). Vocabularies cover the offline tokenizers' ids (the real sizes when
+    `full`).
     """
     clip_len, t5_len = map(len, _tokenizers())
     special = dict(bos_token_id=clip_len - 2, eos_token_id=clip_len - 1, pad_token_id=clip_len - 1)
@@ -264,6 +215,7 @@ def sd35_configs(model="medium", full=True):
         }
     s = SHAPES[model]
     transformer, vae = _scaled_transformer_and_vae(s)
+    bench = s["t5"] >= 256  # the bench shape has wider text encoders
 
     def tiny_clip(hidden, act):
         return dict(
@@ -273,7 +225,7 @@ def sd35_configs(model="medium", full=True):
             intermediate_size=2 * hidden,
             projection_dim=hidden,
             num_hidden_layers=2,
-            num_attention_heads=4,
+            num_attention_heads=8 if hidden >= 256 else 4,
             hidden_act=act,
         )
 
@@ -285,9 +237,9 @@ def sd35_configs(model="medium", full=True):
             vocab_size=t5_len,
             d_model=s["t5"],
             d_ff=2 * s["t5"],
-            d_kv=16,
-            num_layers=2,
-            num_heads=4,
+            d_kv=s["t5"] // 8 if bench else 16,
+            num_layers=4 if bench else 2,
+            num_heads=8 if bench else 4,
             relative_attention_num_buckets=8,
         ),
         "transformer": transformer,
