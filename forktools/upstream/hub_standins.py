@@ -564,7 +564,7 @@ def _class(name):
 
 
 def build_repo(folder, spec):
-    """The stand-in of a hub_standins.toml entry without a `builder`: tokenizer, processor, model or config."""
+    """The stand-in of a hub_standins.toml entry with neither `pipeline` nor `builder`: tokenizer, processor, model."""
     tokenizer = None
     if "tokenizer" in spec:
         save = globals()[f"save_{spec['tokenizer']}_tokenizer"]
