@@ -17,11 +17,13 @@ time, at the real sizes (`full=True`, the configs of docs/sd35-checkpoints.md) o
 """
 
 import argparse
-import json
+import copy
 import os
 import tempfile
 
 import torch
+
+from .upstream.hub_standins import CLIP_MAX_LENGTH, save_clip_tokenizer, save_t5_tokenizer
 
 
 SD35_LAYOUT = {
@@ -32,7 +34,6 @@ SD35_LAYOUT = {
     "vae": torch.float32,
 }
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
-CLIP_MAX_LENGTH = 77
 
 # (CLIP-L hidden, CLIP-G hidden, T5 d_model, transformer layers, heads, head dim, dual attention, qk_norm)
 SHAPES = {
@@ -87,110 +88,28 @@ def _scaled_transformer_and_vae(s):
     return transformer, vae
 
 
-def _clip_tokenizer(folder):
-    """A byte-level CLIP BPE tokenizer with no merges: every byte is a token."""
-    from transformers import CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    chars = list(bytes_to_unicode().values())
-    vocab = {token: i for i, token in enumerate(chars + [c + "</w>" for c in chars])}
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "vocab.json"), "w") as f:
-        json.dump(vocab, f)
-    with open(os.path.join(folder, "merges.txt"), "w") as f:
-        f.write("#version: 0.2\n")
-    return CLIPTokenizer(
-        os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"), model_max_length=CLIP_MAX_LENGTH
-    )
-
-
-def _t5_tokenizer():
-    """A character-level Unigram T5 tokenizer built with the `tokenizers` library."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import T5TokenizerFast
-
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
-    pieces += [(chr(c), -2.0) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [(chr(c), -3.0) for c in range(ord("0"), ord("9") + 1)]
-    backend = Tokenizer(models.Unigram(pieces, unk_id=2))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
-    )
-    return T5TokenizerFast(tokenizer_object=backend, eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+def _tokenizers():
+    """The CLIP (byte-level BPE, its 2 special tokens last) and T5 tokenizers of forktools.upstream.hub_standins."""
+    with tempfile.TemporaryDirectory(prefix="tokenizers-") as tmp:
+        return save_clip_tokenizer(os.path.join(tmp, "clip")), save_t5_tokenizer(os.path.join(tmp, "t5"))
 
 
 def make_components(shape="tiny", seed=0):
     """Random-weight components of an SD3 pipeline, all in fp32."""
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
-
-    s = SHAPES[shape]
-    with tempfile.TemporaryDirectory(prefix="clip-bpe-") as tokenizer_dir:
-        tokenizer = _clip_tokenizer(tokenizer_dir)
-        tokenizer_2 = _clip_tokenizer(tokenizer_dir)
-    vocab_size = len(tokenizer)
-
-    def clip(hidden, act, seed_offset):
-        torch.manual_seed(seed + seed_offset)
-        config = CLIPTextConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            projection_dim=hidden,
-            num_hidden_layers=2,
-            num_attention_heads=8 if hidden >= 256 else 4,
-            max_position_embeddings=CLIP_MAX_LENGTH,
-            hidden_act=act,
-            bos_token_id=vocab_size - 2,
-            eos_token_id=vocab_size - 1,
-            pad_token_id=vocab_size - 1,
-        )
-        return CLIPTextModelWithProjection(config).eval()
-
-    text_encoder = clip(s["clip_l"], "quick_gelu", 1)
-    text_encoder_2 = clip(s["clip_g"], "gelu", 2)
-    tokenizer_3 = _t5_tokenizer()
-    torch.manual_seed(seed + 3)
-    text_encoder_3 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer_3),
-            d_model=s["t5"],
-            d_ff=2 * s["t5"],
-            d_kv=s["t5"] // 8 if s["t5"] >= 256 else 16,
-            num_layers=4 if s["t5"] >= 256 else 2,
-            num_heads=8 if s["t5"] >= 256 else 4,
-            relative_attention_num_buckets=8,
-            feed_forward_proj="gated-gelu",
-            pad_token_id=0,
-            eos_token_id=1,
-            decoder_start_token_id=0,
-        )
-    ).eval()
-
-    transformer_config, vae_config = _scaled_transformer_and_vae(s)
-    torch.manual_seed(seed + 4)
-    transformer = SD3Transformer2DModel(**transformer_config)
-    torch.manual_seed(seed + 5)
-    vae = AutoencoderKL(**vae_config)
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
-    return {
-        "scheduler": scheduler,
-        "text_encoder": text_encoder,
-        "text_encoder_2": text_encoder_2,
-        "text_encoder_3": text_encoder_3,
-        "tokenizer": tokenizer,
-        "tokenizer_2": tokenizer_2,
-        "tokenizer_3": tokenizer_3,
-        "transformer": transformer,
-        "vae": vae,
-        "image_encoder": None,
-        "feature_extractor": None,
-    }
+    configs = sd35_configs(shape, full=False)
+    components = {name: build_sd35_component(name, config, seed=seed) for name, config in configs.items()}
+    tokenizer, tokenizer_3 = _tokenizers()
+    return dict(
+        components,
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
+        tokenizer=tokenizer,
+        tokenizer_2=copy.deepcopy(tokenizer),
+        tokenizer_3=tokenizer_3,
+        image_encoder=None,
+        feature_extractor=None,
+    )
 
 
 def save_pipeline(path, shape="tiny", layout=None, seed=0):
@@ -230,17 +149,13 @@ SD35_STORED = dict(SD35_LAYOUT, vae=torch.float16)
 CLIP_VOCAB, T5_VOCAB = 49408, 32128
 
 
-def _tokenizer_lengths():
-    with tempfile.TemporaryDirectory(prefix="clip-bpe-") as tmp:
-        return len(_clip_tokenizer(tmp)), len(_t5_tokenizer())
-
-
 def sd35_configs(model="medium", full=True):
     """
-    {component: config kwargs} of an SD3.5 `model` ("medium" or "large"): the real configs with `full`, else the tiny
-    shape of the same name. Vocabularies cover the offline tokenizers' ids (the real sizes when `full`).
+    {component: config kwargs} of an SD3.5 `model` ("medium" or "large"): the real configs with `full`, else the
+    scaled-down shape of that name (any of SHAPES). Vocabularies cover the offline tokenizers' ids (the real sizes when
+    `full`).
     """
-    clip_len, t5_len = _tokenizer_lengths()
+    clip_len, t5_len = map(len, _tokenizers())
     special = dict(bos_token_id=clip_len - 2, eos_token_id=clip_len - 1, pad_token_id=clip_len - 1)
     clip = dict(max_position_embeddings=CLIP_MAX_LENGTH, **special)
     t5 = dict(feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
@@ -300,6 +215,7 @@ def sd35_configs(model="medium", full=True):
         }
     s = SHAPES[model]
     transformer, vae = _scaled_transformer_and_vae(s)
+    bench = s["t5"] >= 256  # the bench shape has wider text encoders
 
     def tiny_clip(hidden, act):
         return dict(
@@ -309,7 +225,7 @@ def sd35_configs(model="medium", full=True):
             intermediate_size=2 * hidden,
             projection_dim=hidden,
             num_hidden_layers=2,
-            num_attention_heads=4,
+            num_attention_heads=8 if hidden >= 256 else 4,
             hidden_act=act,
         )
 
@@ -321,9 +237,9 @@ def sd35_configs(model="medium", full=True):
             vocab_size=t5_len,
             d_model=s["t5"],
             d_ff=2 * s["t5"],
-            d_kv=16,
-            num_layers=2,
-            num_heads=4,
+            d_kv=s["t5"] // 8 if bench else 16,
+            num_layers=4 if bench else 2,
+            num_heads=8 if bench else 4,
             relative_attention_num_buckets=8,
         ),
         "transformer": transformer,
@@ -367,14 +283,11 @@ def stored_numel(module):
 
 
 def save_sd35_tokenizers(folder):
-    """The offline tokenizers (CLIP byte-level BPE twice, character-level T5) and the SD3.5 scheduler config."""
+    """The offline tokenizers (CLIP twice, T5) and the SD3.5 scheduler config."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    with tempfile.TemporaryDirectory(prefix="clip-bpe-") as tmp:
-        tokenizers = {"tokenizer": _clip_tokenizer(tmp), "tokenizer_2": _clip_tokenizer(tmp)}
-        tokenizers["tokenizer_3"] = _t5_tokenizer()
-        for name, tokenizer in tokenizers.items():
-            tokenizer.save_pretrained(os.path.join(folder, name))
+    tokenizers = {name: save_clip_tokenizer(os.path.join(folder, name)) for name in ("tokenizer", "tokenizer_2")}
+    tokenizers["tokenizer_3"] = save_t5_tokenizer(os.path.join(folder, "tokenizer_3"))
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
     scheduler.save_pretrained(os.path.join(folder, "scheduler"))
     return {name: type(tokenizer).__name__ for name, tokenizer in tokenizers.items()}

@@ -132,13 +132,13 @@ def extract_tests(upstream, revision, root=ROOT):
 def ensure_standins(builder_src, root=ROOT):
     """
     The stand-in hub cache for the running python's transformers: build/hub-standins/<version>/hub, built (once, and
-    again when hub_standins.py or the hub_repos of suite.toml change) by this python with `builder_src` (a folder holding diffusers) first on
-    PYTHONPATH.
+    again when hub_standins.py or hub_standins.toml change) by this python with `builder_src` (a folder holding
+    diffusers) first on PYTHONPATH.
     """
     version = metadata.version("transformers")
     folder = root / "build" / "hub-standins" / version
     builder = Path(__file__).with_name("hub_standins.py")
-    stamp = hashlib.sha256(builder.read_bytes() + json.dumps(DATA["hub_repos"]).encode()).hexdigest()
+    stamp = hashlib.sha256(builder.read_bytes() + builder.with_suffix(".toml").read_bytes()).hexdigest()
     if (folder / "builder.sha256").is_file() and (folder / "builder.sha256").read_text() == stamp:
         return folder / "hub"
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -210,10 +210,10 @@ def wan_repo(tmp_path_factory):
     from transformers import UMT5Config, UMT5EncoderModel
 
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
-    from forktools.standins import _t5_tokenizer
+    from forktools.upstream.hub_standins import save_t5_tokenizer
 
+    tokenizer = save_t5_tokenizer(str(tmp_path_factory.mktemp("t5-tokenizer")))
     torch.manual_seed(0)
-    tokenizer = _t5_tokenizer()
     text_encoder = UMT5EncoderModel(
         UMT5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=8, num_layers=1, num_heads=4)
     ).eval()
