@@ -40,7 +40,7 @@ SHAPES = {
     "tiny": dict(clip_l=32, clip_g=48, t5=96, layers=1, heads=2, head_dim=8, dual=(), qk_norm=None),
     "medium": dict(clip_l=32, clip_g=48, t5=96, layers=3, heads=3, head_dim=8, dual=(0, 1), qk_norm="rms_norm"),
     "large": dict(clip_l=32, clip_g=48, t5=96, layers=3, heads=4, head_dim=8, dual=(), qk_norm="rms_norm"),
-    # Big enough to time on a CPU (make bench): about 60 M parameters.
+    # Big enough to time on a CPU (make bench): about 30 M parameters.
     "bench": dict(clip_l=256, clip_g=384, t5=512, layers=6, heads=8, head_dim=32, dual=(0,), qk_norm="rms_norm"),
 }
 
