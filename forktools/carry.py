@@ -63,7 +63,11 @@ def carry(patch, source_name, since=None, root=ROOT):
         then = fetch_patch(committed_line(source, since, Path(tmp) / "root"), patch, Path(tmp) / "then", repo)
         if (mine := target.commits(repo).get(patch)) is None:
             raise PatchQueueError(f"lines/{target.line.name} has no {patch}: carry it whole, without --since")
-        touched = {rel for c in (then, now) for rel in git(repo, "diff", "--name-only", f"{c}^", c).out.split()}
+        touched = {
+            rel
+            for c in (then, now)
+            for rel in git(repo, "diff", "--name-only", "--no-renames", f"{c}^", c).out.split()
+        }
     diff = git(repo, "diff", "--full-index", "--no-renames", then, now, "--", *sorted(touched))
     if diff.out and git(repo, "apply", "-3", input=diff.stdout, check=False).returncode:
         return conflicts(repo)
@@ -80,7 +84,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if left := carry(args.patch, args.source, args.since):
-            print(f"CONFLICT in {', '.join('src/diffusers/' + rel for rel in left)}: resolve them (see --help)")
+            print(
+                f"CONFLICT in {', '.join('src/diffusers/' + rel for rel in left)}: resolve them, `git add`, then "
+                "`git -C src/diffusers cherry-pick --continue` (a whole patch) or `make patches TOPIC=<patch>` (--since)"
+            )
             return 1
     except PatchQueueError as err:
         print(f"carry: error: {err}", file=sys.stderr)

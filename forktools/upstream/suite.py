@@ -47,7 +47,7 @@ from ..lines import ROOT, select
 from ..queue import Queue
 
 
-# The test files per family and the hub repositories they need: data, in suite.toml beside this file.
+# The test files per family: data, in suite.toml beside this file (the hub repositories: hub_standins.toml).
 with open(Path(__file__).with_name("suite.toml"), "rb") as _f:
     DATA = tomllib.load(_f)
 FAMILIES = {name: tuple(files) for name, files in DATA["families"].items()}
