@@ -47,10 +47,8 @@ def test_a_conflict_is_left_with_markers_and_reported(repo):
     assert any("`git cherry-pick` stopped half-way" in p for p in older.problems())
 
 
-def test_a_later_fix_is_carried_as_a_fixup_of_the_patch_both_lines_have(repo):
-    main = queue_of(repo, "9.9")
-    main.vendor()
-    add_patch(main, "fix.patch", "mod.py", "line 20\n", "line twenty\n")
+def carry_and_commit(repo):
+    """Carry fix.patch from 9.9 to 8.8 and commit both lines' queues (the revision a later `--since` starts from)."""
     older = queue_of(repo, "8.8")
     older.vendor()
     assert carry.carry("fix.patch", "9.9", root=repo) == []
@@ -59,6 +57,14 @@ def test_a_later_fix_is_carried_as_a_fixup_of_the_patch_both_lines_have(repo):
     subprocess.run(["git", "init", "-q"], **run)
     subprocess.run(["git", "add", "lines", "fork.toml"], **run)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "both"], **run)
+    return older
+
+
+def test_a_later_fix_is_carried_as_a_fixup_of_the_patch_both_lines_have(repo):
+    main = queue_of(repo, "9.9")
+    main.vendor()
+    add_patch(main, "fix.patch", "mod.py", "line 20\n", "line twenty\n")
+    older = carry_and_commit(repo)
     # The fix grows on the main line: a second hunk.
     main.vendor()
     edit(repo, "mod.py", "line 5\n", "line five\n")
@@ -77,14 +83,7 @@ def test_a_later_fix_carries_only_the_files_of_its_patch(repo):
     (repo / "src/diffusers/other.py").write_text("x = 1\n")
     main.export(topic="other.patch")  # before fix.patch in the series: fix.patch's commit holds other.py too
     add_patch(main, "fix.patch", "mod.py", "line 20\n", "line twenty\n")
-    older = queue_of(repo, "8.8")
-    older.vendor()
-    assert carry.carry("fix.patch", "9.9", root=repo) == []
-    older.export()
-    run = dict(cwd=repo, check=True, capture_output=True)
-    subprocess.run(["git", "init", "-q"], **run)
-    subprocess.run(["git", "add", "lines", "fork.toml"], **run)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "both"], **run)
+    older = carry_and_commit(repo)
     # Both patches change on the main line; carrying fix.patch takes its own change, not other.patch's.
     main.vendor()
     edit(repo, "mod.py", "line 5\n", "line five\n")
