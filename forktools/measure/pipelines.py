@@ -248,7 +248,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     line = select(args.line)
     if args.tabulate:
-        return write(line, Path(args.out), load_records(Path(args.out) / line.name), args.record)
+        return write(line, Path(args.out).resolve(), load_records(Path(args.out) / line.name), args.record)
     if args.upstream is None:
         print(
             f"pipelines skipped: no huggingface/diffusers repository; run `make pipelines LINE={line.name} "
@@ -263,7 +263,7 @@ def main(argv=None):
             line,
             Path(args.upstream),
             Path(args.fork_src),
-            Path(args.out),
+            Path(args.out).resolve(),
             args.files,
             args.timeout,
             args.record,

@@ -563,6 +563,13 @@ def _class(name):
     return getattr(importlib.import_module(module or "transformers"), name)
 
 
+def _with_length(config, tokenizer):
+    """`config` with each "len(tokenizer)" value, nested ones too, replaced by the tokenizer's length."""
+    if isinstance(config, dict):
+        return {k: _with_length(v, tokenizer) for k, v in config.items()}
+    return len(tokenizer) if config == "len(tokenizer)" else config
+
+
 def build_repo(folder, spec):
     """The stand-in of a hub_standins.toml entry with neither `pipeline` nor `builder`: tokenizer, processor, model."""
     tokenizer = None
@@ -587,7 +594,7 @@ def build_repo(folder, spec):
     config, keys = spec.get("config", {}), spec.get("config_keys")
     if isinstance(config, str):  # another repository's
         config = {k: v for k, v in REPOS[config]["config"].items() if keys is None or k in keys}
-    config = {k: len(tokenizer) if v == "len(tokenizer)" else v for k, v in config.items()}
+    config = _with_length(config, tokenizer)
     if "config_class" in spec:
         _class(spec["config_class"])(**config).save_pretrained(folder)
     if "model" in spec:
