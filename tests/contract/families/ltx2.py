@@ -1,5 +1,7 @@
 """LTX-2: the Gemma 3 conditioning reaches the connectors and the transformer in their dtypes."""
 
+import inspect
+
 import torch
 
 from . import Case
@@ -88,8 +90,13 @@ def _inputs():
 def _image_inputs():
     from PIL import Image
 
+    from diffusers import LTX2ImageToVideoPipeline
+
     pixels = torch.randint(0, 256, (32, 32, 3), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-    return dict(_inputs(), image=Image.fromarray(pixels.numpy()))
+    inputs = dict(_inputs(), image=Image.fromarray(pixels.numpy()))
+    if "image_crf" in inspect.signature(LTX2ImageToVideoPipeline.__call__).parameters:
+        inputs["image_crf"] = 0  # no H.264 re-compression of the image (it needs PyAV)
+    return inputs
 
 
 PATCH = "ltx2-conditioning-in-transformer-dtype.patch"
