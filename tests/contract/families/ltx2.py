@@ -103,7 +103,7 @@ def _image_inputs():
 
 def _dfr_inputs():
     # no keyframe slots: they need an LTX-2.5 transformer (`use_keyframes_abs_pos_embedding`)
-    inputs = dict(_inputs(), num_frames=9, sigmas=[1.0, 0.5, 0.0], generate_slots=False)
+    inputs = dict(_inputs(), num_frames=9, sigmas=[1.0, 0.5], generate_slots=False)
     del inputs["negative_prompt"], inputs["num_inference_steps"], inputs["guidance_scale"]
     return inputs
 
