@@ -125,18 +125,19 @@ def pipelines_table(line, pr):
         return "(run `make pipelines UPSTREAM=/path/to/huggingface/diffusers RECORD=1` to fill in this table)"
     record = json.loads(path.read_text())
     out = [
-        "Upstream's own dummy pipelines (each fast test class's `get_dummy_components()`), offline on CPU, in four "
+        "Upstream's own dummy pipelines (each fast test class's `get_dummy_components()`), offline on CPU, in five "
         "setups: U every component bf16; M text encoders fp32, the rest bf16; R text encoders bf16, the rest fp32; H "
-        f"text encoders fp16, the rest bf16 (diffusers {record['diffusers']['pristine']}, transformers "
-        f"{record['transformers']}). `ok` ran, `X` crashed.",
+        "text encoders fp16, the rest bf16; P every component bf16, the prompts passed in as fp32 embeddings "
+        f"(diffusers {record['diffusers']['pristine']}, transformers {record['transformers']}). `ok` ran, `X` "
+        "crashed, `n/a` the pipeline takes no prompt embeddings, `-` not run.",
         "",
-        "| test class | pipeline | pristine U M R H | with the series U M R H |",
+        "| test class | pipeline | pristine U M R H P | with the series U M R H P |",
         "| --- | --- | --- | --- |",
     ]
-    mark = {"ok": "ok", "crash": "X"}
+    mark = {"ok": "ok", "crash": "X", "n/a": "n/a"}
     for key, entry in record["table"].items():
         if entry["text"] and (rel := key.split("/", 2)[2]).startswith(tuple(pr["families"])):
-            cells = [" ".join(mark.get(entry[side].get(s), "-") for s in "UMRH") for side in ("pristine", "fork")]
+            cells = [" ".join(mark.get(entry[side].get(s), "-") for s in "UMRHP") for side in ("pristine", "fork")]
             out.append(f"| `{rel}` | {entry['pipeline']} | {cells[0]} | {cells[1]} |")
     return "\n".join(out)
 

@@ -4,6 +4,8 @@ import inspect
 
 import torch
 
+import diffusers
+
 from . import Case
 
 
@@ -99,9 +101,18 @@ def _image_inputs():
     return inputs
 
 
+def _dfr_inputs():
+    # no keyframe slots: they need an LTX-2.5 transformer (`use_keyframes_abs_pos_embedding`)
+    inputs = dict(_inputs(), num_frames=9, sigmas=[1.0, 0.5], generate_slots=False)
+    del inputs["negative_prompt"], inputs["num_inference_steps"], inputs["guidance_scale"]
+    return inputs
+
+
 PATCH = "ltx2-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "audio_encoder_hidden_states")
 CASES = [
     Case("LTX2Pipeline", PATCH, _components, _inputs, "transformer", CONDITIONING),
     Case("LTX2ImageToVideoPipeline", PATCH, _components, _image_inputs, "transformer", CONDITIONING),
 ]
+if hasattr(diffusers, "LTX2DFRPipeline"):  # diffusers 0.42 and later
+    CASES.append(Case("LTX2DFRPipeline", PATCH, _components, _dfr_inputs, "transformer", CONDITIONING))
