@@ -3,6 +3,7 @@
 import inspect
 
 import torch
+import transformers
 
 import diffusers
 
@@ -110,9 +111,11 @@ def _dfr_inputs():
 
 PATCH = "ltx2-conditioning-in-transformer-dtype.patch"
 CONDITIONING = ("encoder_hidden_states", "audio_encoder_hidden_states")
-CASES = [
-    Case("LTX2Pipeline", PATCH, _components, _inputs, "transformer", CONDITIONING),
-    Case("LTX2ImageToVideoPipeline", PATCH, _components, _image_inputs, "transformer", CONDITIONING),
-]
-if hasattr(diffusers, "LTX2DFRPipeline"):  # diffusers 0.42 and later
-    CASES.append(Case("LTX2DFRPipeline", PATCH, _components, _dfr_inputs, "transformer", CONDITIONING))
+CASES = []
+if hasattr(transformers, "Gemma3ForConditionalGeneration"):  # transformers 4.50 and later
+    CASES += [
+        Case("LTX2Pipeline", PATCH, _components, _inputs, "transformer", CONDITIONING),
+        Case("LTX2ImageToVideoPipeline", PATCH, _components, _image_inputs, "transformer", CONDITIONING),
+    ]
+    if hasattr(diffusers, "LTX2DFRPipeline"):  # diffusers 0.42 and later
+        CASES.append(Case("LTX2DFRPipeline", PATCH, _components, _dfr_inputs, "transformer", CONDITIONING))
