@@ -246,9 +246,9 @@ def main(argv=None):
         "--tabulate", action="store_true", help="only write the tables from the records of an earlier (partial) run"
     )
     args = parser.parse_args(argv)
-    line = select(args.line)
+    line, out = select(args.line), Path(args.out).resolve()  # resolved: the workers run in another folder
     if args.tabulate:
-        return write(line, Path(args.out).resolve(), load_records(Path(args.out) / line.name), args.record)
+        return write(line, out, load_records(out / line.name), args.record)
     if args.upstream is None:
         print(
             f"pipelines skipped: no huggingface/diffusers repository; run `make pipelines LINE={line.name} "
@@ -263,7 +263,7 @@ def main(argv=None):
             line,
             Path(args.upstream),
             Path(args.fork_src),
-            Path(args.out).resolve(),
+            out,
             args.files,
             args.timeout,
             args.record,

@@ -118,10 +118,11 @@ def before_after(pr):
 
 
 def pipelines_table(line, pr):
-    """The rows of the `make pipelines` record whose test path starts with one of the PR's `families`, as markdown."""
-    if not (path := ROOT / "out" / "pipelines" / f"{line.name}.json").is_file():
-        path = line.folder / "pipelines.json"
-    if not path.is_file():
+    """The rows of the `make pipelines` record whose test path starts with one of the PR's `families`, as markdown.
+
+    Only the record (lines/<line>/pipelines.json) counts: out/ may hold a partial run that lacks other families' rows.
+    """
+    if not (path := line.folder / "pipelines.json").is_file():
         return "(run `make pipelines UPSTREAM=/path/to/huggingface/diffusers RECORD=1` to fill in this table)"
     record = json.loads(path.read_text())
     out = [
@@ -143,9 +144,8 @@ def pipelines_table(line, pr):
 
 
 def suite_counts(line, pr=None):
-    """The upstream-suite counts (out/upstream-suite/<line>.json, else the record) of the PR's `families`' files."""
-    if not (path := ROOT / "out" / "upstream-suite" / f"{line.name}.json").is_file():
-        path = line.folder / "upstream-suite.json"
+    """The recorded upstream-suite counts (lines/<line>/upstream-suite.json) of the PR's `families`' files."""
+    path = line.folder / "upstream-suite.json"
     suite, families = json.loads(path.read_text()) if path.is_file() else {"files": {}}, (pr or {}).get("families")
     files = {n: c for n, c in suite["files"].items() if n.split("/", 2)[-1].startswith(tuple(families or [""]))}
     if not files:
