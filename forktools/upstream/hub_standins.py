@@ -611,6 +611,8 @@ PIPELINES = {  # hub_standins.toml's `pipeline`: the diffusers class, its compon
     "sd3": ("StableDiffusion3Pipeline", sd3_components),
     "sdxl": ("StableDiffusionXLPipeline", lambda clip, t5: sdxl_components(clip)),
     "ddpm": ("DDPMPipeline", lambda clip, t5: ddpm_components()),
+    "flux": ("FluxPipeline", flux_components),
+    "flux_kontext": ("FluxKontextPipeline", flux_components),
 }
 
 
