@@ -117,6 +117,12 @@ def before_after(pr):
     return "\n".join(out)
 
 
+def below_tests(path):
+    """A test path below tests/pipelines/, or below tests/ for the others (modular_pipelines/...): what a [[pr]]'s
+    `families` are prefixes of."""
+    return path.split("/", 1)[-1].removeprefix("pipelines/")
+
+
 def pipelines_table(line, pr):
     """The rows of the `make pipelines` record whose test path starts with one of the PR's `families`, as markdown.
 
@@ -137,9 +143,9 @@ def pipelines_table(line, pr):
     ]
     mark = {"ok": "ok", "crash": "X", "n/a": "n/a"}
     for key, entry in record["table"].items():
-        if entry["text"] and (rel := key.split("/", 2)[2]).startswith(tuple(pr["families"])):
+        if entry["text"] and below_tests(key).startswith(tuple(pr["families"])):
             cells = [" ".join(mark.get(entry[side].get(s), "-") for s in "UMRHP") for side in ("pristine", "fork")]
-            out.append(f"| `{rel}` | {entry['pipeline']} | {cells[0]} | {cells[1]} |")
+            out.append(f"| `{below_tests(key)}` | {entry['pipeline']} | {cells[0]} | {cells[1]} |")
     return "\n".join(out)
 
 
@@ -147,7 +153,7 @@ def suite_counts(line, pr=None):
     """The recorded upstream-suite counts (lines/<line>/upstream-suite.json) of the PR's `families`' files."""
     path = line.folder / "upstream-suite.json"
     suite, families = json.loads(path.read_text()) if path.is_file() else {"files": {}}, (pr or {}).get("families")
-    files = {n: c for n, c in suite["files"].items() if n.split("/", 2)[-1].startswith(tuple(families or [""]))}
+    files = {n: c for n, c in suite["files"].items() if below_tests(n).startswith(tuple(families or [""]))}
     if not files:
         return (
             "Not run yet for these test files: `make upstream-suite UPSTREAM=/path/to/huggingface/diffusers` runs "

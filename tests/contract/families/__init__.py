@@ -22,6 +22,9 @@ class Case:
     denoiser: str = "unet"
     # keyword arguments of the denoiser's forward that carry the text encoders' outputs (a tensor or a dict of them)
     conditioning: tuple = ("encoder_hidden_states", "added_cond_kwargs")
+    # (components) -> pipeline, for a pipeline that is not `getattr(diffusers, pipeline)(**components)` (modular
+    # blocks); `pipeline` then only names the case
+    build: Callable = None
 
     @property
     def id(self):

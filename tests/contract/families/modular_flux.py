@@ -1,0 +1,42 @@
+"""Modular Flux: the T5 and pooled CLIP conditioning reaches the transformer in the transformer's dtype."""
+
+import numpy as np
+import PIL.Image
+
+from . import Case
+from .flux import CONDITIONING, _flux, _inputs
+
+
+def _blocks(name):
+    def build(components):
+        import diffusers.modular_pipelines
+        from diffusers.image_processor import VaeImageProcessor
+
+        pipe = getattr(diffusers.modular_pipelines, name)().init_pipeline()
+        pipe.update_components(**components)
+        pipe.image_processor = VaeImageProcessor(vae_scale_factor=2)  # the tiny VAE has one block, as upstream's tests
+        return pipe
+
+    return build
+
+
+def _image_inputs(**extra):
+    image = PIL.Image.fromarray((np.random.RandomState(1).rand(32, 32, 3) * 255).astype("uint8"))
+    return _inputs(image=image, output="images", **extra)
+
+
+PATCH = "modular-flux-conditioning-in-transformer-dtype.patch"
+CASES = [
+    Case(
+        "FluxModularPipeline", PATCH, _flux, lambda: _inputs(output="images"), denoiser="transformer",
+        conditioning=CONDITIONING, build=_blocks("FluxAutoBlocks"),
+    ),
+    Case(
+        "FluxModularPipeline-img2img", PATCH, _flux, lambda: _image_inputs(strength=0.5), denoiser="transformer",
+        conditioning=CONDITIONING, build=_blocks("FluxAutoBlocks"),
+    ),
+    Case(
+        "FluxKontextModularPipeline", PATCH, _flux, lambda: _image_inputs(_auto_resize=False, max_area=64),
+        denoiser="transformer", conditioning=CONDITIONING, build=_blocks("FluxKontextAutoBlocks"),
+    ),
+]  # fmt: skip
