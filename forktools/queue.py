@@ -257,9 +257,8 @@ class Queue:
         git(repo, "add", "-A")
         try:
             left = self.commit(repo, topic, files)
-        except PatchQueueError:
-            git(repo, "reset", "-q")  # the edits stay as they were
-            raise
+        finally:
+            git(repo, "reset", "-q")  # edits not committed stay as they were, unstaged (a `commit --amend` leaves them)
         squash = ["rebase", "-q", "-i", "--autosquash", "--autostash", "upstream"]
         if (
             FIXUP.search(git(repo, "log", "--format=%s", "upstream..").out)

@@ -499,6 +499,59 @@ def flux_components(clip_folder, t5_folder):
     )  # fmt: skip
 
 
+def wan_components(clip_folder, t5_folder):
+    """The Wan fast tests' get_dummy_components(), with the UMT5 encoder WanPipeline declares."""
+    from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
+
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    torch.manual_seed(0)
+    umt5 = UMT5Config(**{k: v for k, v in t5_config().to_dict().items() if k in UMT5_KEYS})
+    text_encoder = UMT5EncoderModel(umt5).eval()
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )  # fmt: skip
+    return dict(
+        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        text_encoder=text_encoder, tokenizer=AutoTokenizer.from_pretrained(t5_folder), transformer_2=None,
+    )  # fmt: skip
+
+
+def qwenimage_components(clip_folder, t5_folder):
+    """The QwenImage fast tests' get_dummy_components(), with the Qwen2 stand-in tokenizer."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
+
+    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
+
+    qwen_folder = os.path.join(os.path.dirname(clip_folder), "qwen2")
+    if not os.path.isdir(qwen_folder):
+        save_qwen2_tokenizer(qwen_folder)
+    torch.manual_seed(0)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
+        joint_attention_dim=16, guidance_embeds=False, axes_dims_rope=(8, 4, 4),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    vae = AutoencoderKLQwenImage(
+        base_dim=24, z_dim=4, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[False, True],
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    config = Qwen2_5_VLConfig(**DATA["configs"]["qwen2_5_vl"])
+    return dict(
+        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=Qwen2_5_VLForConditionalGeneration(config).eval(),
+        tokenizer=Qwen2Tokenizer.from_pretrained(qwen_folder),
+    )  # fmt: skip
+
+
 def ddpm_components():
     from diffusers import DDPMScheduler, UNet2DModel
 
@@ -613,6 +666,8 @@ PIPELINES = {  # hub_standins.toml's `pipeline`: the diffusers class, its compon
     "ddpm": ("DDPMPipeline", lambda clip, t5: ddpm_components()),
     "flux": ("FluxPipeline", flux_components),
     "flux_kontext": ("FluxKontextPipeline", flux_components),
+    "wan": ("WanPipeline", wan_components),
+    "qwenimage": ("QwenImagePipeline", qwenimage_components),
 }
 
 

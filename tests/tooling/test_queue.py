@@ -158,6 +158,8 @@ def test_a_new_topic_with_files_leaves_the_other_edits_unexported(repo):
     (repo / "src/diffusers/other.py").write_text("x = 1\n")
     assert queue.export(topic="mod.patch", files=["src/diffusers/mod.py"]) == (["mod.patch"], ["other.py"])
     assert "other.py" not in patch_text(repo, "mod.patch")
+    # the other edit is left unstaged, so that filling in the new patch's header (`git commit --amend`) leaves it out
+    assert git(repo, "diff", "--cached", "--name-only") == ""
     assert "src/diffusers holds edits not exported (src/diffusers/other.py): run `make patches`" in queue.problems()
     queue.export(topic="other.patch")
     assert (repo / "lines/9.9/series").read_text() == "mod.patch\nother.patch\n"

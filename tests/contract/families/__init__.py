@@ -46,3 +46,19 @@ def all_cases():
     for module in sorted(info.name for info in pkgutil.iter_modules(__path__)):
         cases += importlib.import_module(f"{__name__}.{module}").CASES
     return cases
+
+
+def modular_blocks(name, **attributes):
+    """A `Case.build` for the modular blocks `name` of diffusers.modular_pipelines, its `attributes` set on the
+    pipeline (the tiny VAEs need another image processor than the blocks' default, as in upstream's tests)."""
+
+    def build(components):
+        import diffusers.modular_pipelines
+
+        pipe = getattr(diffusers.modular_pipelines, name)().init_pipeline()
+        pipe.update_components(**components)
+        for key, value in attributes.items():
+            setattr(pipe, key, value())
+        return pipe
+
+    return build

@@ -3,21 +3,14 @@
 import numpy as np
 import PIL.Image
 
-from . import Case
+from . import Case, modular_blocks
 from .flux import CONDITIONING, _flux, _inputs
 
 
-def _blocks(name):
-    def build(components):
-        import diffusers.modular_pipelines
-        from diffusers.image_processor import VaeImageProcessor
+def _image_processor():
+    from diffusers.image_processor import VaeImageProcessor
 
-        pipe = getattr(diffusers.modular_pipelines, name)().init_pipeline()
-        pipe.update_components(**components)
-        pipe.image_processor = VaeImageProcessor(vae_scale_factor=2)  # the tiny VAE has one block, as upstream's tests
-        return pipe
-
-    return build
+    return VaeImageProcessor(vae_scale_factor=2)  # the tiny VAE has one block
 
 
 def _image_inputs(**extra):
@@ -26,17 +19,19 @@ def _image_inputs(**extra):
 
 
 PATCH = "modular-flux-conditioning-in-transformer-dtype.patch"
+FLUX = modular_blocks("FluxAutoBlocks", image_processor=_image_processor)
+KONTEXT = modular_blocks("FluxKontextAutoBlocks", image_processor=_image_processor)
 CASES = [
     Case(
         "FluxModularPipeline", PATCH, _flux, lambda: _inputs(output="images"), denoiser="transformer",
-        conditioning=CONDITIONING, build=_blocks("FluxAutoBlocks"),
+        conditioning=CONDITIONING, build=FLUX,
     ),
     Case(
         "FluxModularPipeline-img2img", PATCH, _flux, lambda: _image_inputs(strength=0.5), denoiser="transformer",
-        conditioning=CONDITIONING, build=_blocks("FluxAutoBlocks"),
+        conditioning=CONDITIONING, build=FLUX,
     ),
     Case(
         "FluxKontextModularPipeline", PATCH, _flux, lambda: _image_inputs(_auto_resize=False, max_area=64),
-        denoiser="transformer", conditioning=CONDITIONING, build=_blocks("FluxKontextAutoBlocks"),
+        denoiser="transformer", conditioning=CONDITIONING, build=KONTEXT,
     ),
 ]  # fmt: skip
