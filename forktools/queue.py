@@ -257,8 +257,8 @@ class Queue:
         git(repo, "add", "-A")
         try:
             left = self.commit(repo, topic, files)
-        finally:
-            git(repo, "reset", "-q")  # edits not committed stay as they were, unstaged (a `commit --amend` leaves them)
+        finally:  # edits not committed stay as they were, unstaged (a `commit --amend` leaves them out)
+            git(repo, "reset", "-q")
         squash = ["rebase", "-q", "-i", "--autosquash", "--autostash", "upstream"]
         if (
             FIXUP.search(git(repo, "log", "--format=%s", "upstream..").out)
