@@ -67,8 +67,7 @@ def run(case, setup, tokenizers):
         if isinstance(component, torch.nn.Module):
             component.to(text_dtype if name.startswith("text_encoder") else dtype)
     pipe = case.build(components) if case.build else getattr(diffusers, case.pipeline)(**components)
-    if hasattr(pipe, "set_progress_bar_config"):
-        pipe.set_progress_bar_config(disable=True)
+    pipe.set_progress_bar_config(disable=True)
     seen = set()
 
     def record(module, args, kwargs):
