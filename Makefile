@@ -97,6 +97,6 @@ demo:
 	$(PYTHON) -m forktools.standins $(STAND_INS)/sd35-demo --shape medium
 	$(PYTHON) examples/demo.py --sd35 $(STAND_INS)/sd35-demo
 
-## Benchmark (not a test): fork vs pristine upstream, fork/upstream ratios, fp8 text-encoder memory; out/bench.md.
+## Benchmark (not a test): fork vs pristine upstream, fork/upstream ratios; out/bench.md.
 bench:
 	$(PYTHON) -m forktools.measure.bench --runs $(or $(RUNS),5)

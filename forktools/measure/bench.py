@@ -7,9 +7,7 @@ uniform dtype upstream supports (bf16, fp32), on one CPU thread. A run measures 
 calls, of 5 `encode_prompt` calls (after a warm-up) and of 3 four-step 64x64 generations, and the process's peak
 RSS. The report gives
 upstream and fork medians and the fork/upstream ratios of the medians and of the minima (target: <= 1.01, peak RSS
-not above upstream's), then the fp8 text-encoder memory table (patch layerwise-casting-for-text-encoders). A
-benchmark, not a test: it prints
-ratios and asserts nothing.
+not above upstream's). A benchmark, not a test: it prints ratios and asserts nothing.
 """
 
 import argparse
@@ -25,12 +23,10 @@ import time
 from ..envs import dtype_keyword
 from ..lines import ROOT, select
 from ..queue import Queue
-from ..standins import TEXT_ENCODERS, save_pipeline
+from ..standins import save_pipeline
 
 
 PROMPT = "a photo of an astronaut riding a horse on the moon"
-# bf16 weight bytes of the real SD3.5 text encoders (docs/sd35-checkpoints.md: stored as fp16).
-REAL_TEXT_ENCODER_BYTES = {"text_encoder": 0.247e9, "text_encoder_2": 1.39e9, "text_encoder_3": 9.52e9}
 
 
 def worker(repo, dtype_name):
@@ -73,44 +69,6 @@ def run_side(side, repo, dtype_name, pristine):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def fp8_table(repo):
-    import torch
-
-    from diffusers import StableDiffusion3Pipeline
-    from diffusers.hooks import apply_layerwise_casting
-
-    pipe = StableDiffusion3Pipeline.from_pretrained(repo, **{dtype_keyword(): torch.bfloat16})
-    reference = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=False)
-    before = {
-        name: sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()) for name in TEXT_ENCODERS
-    }
-    for name in TEXT_ENCODERS:
-        apply_layerwise_casting(getattr(pipe, name), storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
-    after = {
-        name: sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()) for name in TEXT_ENCODERS
-    }
-    embeds = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=False)
-    cos = [
-        torch.nn.functional.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0).item()
-        for a, b in zip(reference, embeds)
-        if a is not None
-    ]
-    lines = [
-        "| text encoder | bf16 weights | fp8 weights | ratio | real SD3.5 bf16 | real SD3.5 fp8 (estimate) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name in TEXT_ENCODERS:
-        ratio = after[name] / before[name]
-        real = REAL_TEXT_ENCODER_BYTES[name]
-        lines.append(
-            f"| {name} | {before[name] / 1e6:.2f} MB | {after[name] / 1e6:.2f} MB | {ratio:.3f} "
-            f"| {real / 1e9:.2f} GB | {real * ratio / 1e9:.2f} GB |"
-        )
-    lines.append("")
-    lines.append(f"Embedding cosine similarity, fp8 vs bf16 text encoders: {', '.join(f'{c:.4f}' for c in cos)}")
-    return "\n".join(lines)
-
-
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], sys.argv[3])))
@@ -147,8 +105,7 @@ def main():
                 f"| {statistics.median(fk) / statistics.median(up):.3f} | {min(fk) / min(up):.3f} |"
             )
         print("\n".join(lines[-4:]), flush=True)
-    lines += ["", "fp8 text encoders (weights stored in float8_e4m3fn, computed in bf16):", "", fp8_table(repo), ""]
-    report = "\n".join(lines)
+    report = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(report)

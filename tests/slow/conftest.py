@@ -1,4 +1,5 @@
-"""Skipping rules and the end-of-run report of the SD3.5 slow suite."""
+"""Skipping rules and the end-of-run report of the SD3.5 slow suite. `SD35_DEADLINE=<epoch seconds>` skips the cases not
+started by then ("not run"), as `make gpu-check` sets it."""
 
 import os
 import time
@@ -10,7 +11,13 @@ from forktools.outcomes import RECORDED as OUTCOMES
 from forktools.outcomes import pytest_collectreport, pytest_runtest_logreport  # noqa: F401
 
 
-RESULTS = {}  # nodeid -> dict(model=..., dtype=..., case=..., seconds_per_step=..., note=...)
+RESULTS = {}  # nodeid -> dict(model=..., dtype=..., case=..., load_s=..., seconds_per_step=..., peak_gib=..., note=...)
+DEADLINE = float(os.environ.get("SD35_DEADLINE") or "inf")
+
+
+def pytest_runtest_setup(item):
+    if time.time() >= DEADLINE:
+        pytest.skip("not run: the budget was spent before this case")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -28,20 +35,20 @@ def pytest_sessionfinish(session, exitstatus):
         f"SD3.5 slow suite, {time.strftime('%Y-%m-%d %H:%M')}, diffusers {diffusers.__version__}, "
         f"torch {torch.__version__}, device: {device}",
         "",
-        "| model | dtype | case | result | s/step | note |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| model | dtype | case | result | load s | s/step | peak GPU GiB | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     skipped = 0
     for nodeid in rows:
         outcome, message = OUTCOMES[nodeid]
         info = RESULTS.get(nodeid, {})
         skipped += outcome == "skipped"
-        first = (message.splitlines() or [""])[0]
+        first = (message.splitlines() or [""])[0].removeprefix("Skipped: ")
         result = outcome if outcome == "passed" else f"{outcome}: {first[:100]}".replace("|", "/")
-        speed = f"{info['seconds_per_step']:.3f}" if info.get("seconds_per_step") else ""
+        times = [f"{info[key]:.3f}" if info.get(key) else "" for key in ("load_s", "seconds_per_step", "peak_gib")]
         lines.append(
             f"| {info.get('model', '')} | {info.get('dtype', '')} | {info.get('case', nodeid.split('::')[-1])} "
-            f"| {result} | {speed} | {info.get('note', '')} |"
+            f"| {result} | {' | '.join(times)} | {info.get('note', '')} |"
         )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -58,8 +65,9 @@ def slow_report():
 
 
 @pytest.fixture(autouse=True)
-def free_memory():
-    """Collect garbage and empty the accelerator cache around each test, as diffusers' slow tests do."""
+def free_memory(request):
+    """Collect garbage and empty the accelerator cache around each test, as diffusers' slow tests do; record the test's
+    peak CUDA memory."""
     import gc
 
     import torch
@@ -67,7 +75,10 @@ def free_memory():
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     yield
+    if torch.cuda.is_available() and request.node.nodeid in RESULTS:
+        RESULTS[request.node.nodeid]["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -95,8 +95,10 @@ def record(request, **info):
     report.setdefault(request.node.nodeid, {}).update(info)
 
 
-def load(model, dtype):
-    """Load on the device, or with model CPU offload when the weights would not fit in its memory."""
+def load(model, dtype, request=None):
+    """Load on the device, or with model CPU offload when the weights would not fit in its memory; the seconds it took
+    go to the report row of `request`'s test."""
+    start = time.perf_counter()
     pipe = load_pipeline(StableDiffusion3Pipeline, model.location, NO_DTYPE if dtype is None else dtype)
     pipe.set_progress_bar_config(disable=True)
     weights = sum(
@@ -111,6 +113,8 @@ def load(model, dtype):
         note = f"model CPU offload ({weights / 2**30:.0f} GiB of weights)"
     else:
         pipe.to(DEVICE)
+    if request is not None:
+        record(request, load_s=time.perf_counter() - start)
     return pipe, note
 
 
@@ -152,7 +156,7 @@ def correlation(a, b):
 def test_load_encode_generate(request, model, dtype_name):
     dtype = DTYPES[dtype_name]
     record(request, model=model.name, dtype=dtype_name, case="load + encode + generate")
-    pipe, note = load(model, dtype)
+    pipe, note = load(model, dtype, request)
     for name in TEXT_ENCODERS:
         assert_module_dtype(getattr(pipe, name), dtype, name)
     embeds = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=True)
@@ -182,7 +186,7 @@ def test_half_precision_agrees_with_fp32(request, model, dtype_name):
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
 def test_default_load_without_dtype(request, model):
     record(request, model=model.name, dtype="(none)", case="default load")
-    pipe, note = load(model, None)
+    pipe, note = load(model, None, request)
     for name in (*TEXT_ENCODERS, "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), FP32, name)
     _, seconds_per_step = generate(pipe, model)
@@ -192,7 +196,7 @@ def test_default_load_without_dtype(request, model):
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
 def test_mixed_load_t5_fp32_rest_bf16(request, model):
     record(request, model=model.name, dtype="T5 fp32, rest bf16", case="mixed load")
-    pipe, note = load(model, {"text_encoder_3": FP32, "default": BF16})
+    pipe, note = load(model, {"text_encoder_3": FP32, "default": BF16}, request)
     assert_module_dtype(pipe.text_encoder_3, FP32, "text_encoder_3")
     for name in ("text_encoder", "text_encoder_2", "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), BF16, name)

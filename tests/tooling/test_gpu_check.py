@@ -11,7 +11,7 @@ from forktools.lines import ROOT, Line, materialized
 from forktools.measure import gpu_check
 
 
-COLUMNS = ["model", "diffusers", "dtype", "test", "result", "load s", "encode s", "s/step", "peak GPU GiB", "offload"]
+COLUMNS = ["model", "dtype", "case", "result", "load s", "s/step", "peak GPU GiB", "note"]  # the slow suite's report
 
 
 def run_check(tmp_path, *args):
@@ -22,9 +22,9 @@ def run_check(tmp_path, *args):
     return proc, out.read_text() if out.exists() else ""
 
 
-def table(report, columns):
-    """The rows of the report's table whose header is `columns`, as dicts."""
-    lines = report.splitlines()
+def table(text, columns):
+    """The rows of the first table of `text` whose header is `columns`, as dicts."""
+    lines = text.splitlines()
     start = lines.index("| " + " | ".join(columns) + " |")
     rows = []
     for line in lines[start + 2 :]:
@@ -34,6 +34,12 @@ def table(report, columns):
         assert len(cells) == len(columns), line
         rows.append(dict(zip(columns, cells)))
     return rows
+
+
+def runs(report):
+    """{(model, side): the slow suite's report of that run} of a gpu-check report."""
+    sections = report.split("\n#### ")[1:]
+    return {tuple(section.split("\n", 1)[0].split(", ")): section.split("\n", 1)[1] for section in sections}
 
 
 @pytest.fixture(scope="module")
@@ -47,50 +53,43 @@ def test_rehearsal_runs_every_step(rehearsal):
     proc, report, tmp_path = rehearsal
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Random weights" in report and "not image quality" in report
-    rows = table(report, COLUMNS)
-    seen = set()
-    for row in rows:
-        seen.add((row["model"], row["diffusers"], row["dtype"]))
-        assert gpu_check.CASES[row["dtype"]].startswith(row["test"] + "["), row
-        if row["diffusers"] == "fork":
-            assert row["result"] == "passed", row
-        else:  # pristine upstream may fail where the fork is fixed (transformers 4), but it ran
-            assert row["result"] == "passed" or row["result"].startswith("failed"), row
-        if row["result"] == "passed":
-            for column in ("load s", "encode s", "s/step"):
-                assert float(row[column]) > 0, (column, row)
-            assert row["peak GPU GiB"] == "n/a (CPU)" and row["offload"] == "no"
-    assert seen == {
-        (m, side, case) for m in gpu_check.MODELS for side, cases in gpu_check.SIDES.items() for case in cases
-    }
     steps = table(report, ["step", "took s", "result"])
-    assert [step["step"].split(" (")[0].split(":")[0] for step in steps] == [
-        f"{what} {model}" if what == "build" else f"{model} {what}"
-        for model in gpu_check.MODELS
-        for what in ("build", "upstream", "fork")
-    ]
-    assert all(float(step["took s"]) > 0 and not step["result"].startswith("not run") for step in steps), steps
+    expected = [f"{model} {what}" for model in gpu_check.MODELS for what in ("build", "upstream", "fork")]
+    assert [step["step"] for step in steps] == expected
+    assert all(float(step["took s"]) > 0 and not step["result"].startswith(("not run", "failed")) for step in steps)
+    assert set(runs(report)) == {(model, side) for model in gpu_check.MODELS for side in ("upstream", "fork")}
+    for (model, side), text in runs(report).items():
+        rows = table(text, COLUMNS)
+        assert len(rows) == len(gpu_check.CASES[side]) and {row["model"] for row in rows} == {model}, rows
+        for row in rows:
+            if side == "fork":
+                assert row["result"] == "passed", row
+            else:  # pristine upstream may fail where the fork is fixed (transformers 4), but it ran
+                assert row["result"] == "passed" or row["result"].startswith("failed"), row
+            if row["result"] == "passed":
+                assert float(row["load s"]) > 0 and float(row["s/step"]) > 0, row
+                assert row["peak GPU GiB"] == "", row  # CPU
     assert not (tmp_path / "work").exists(), "the built pipelines were not deleted"
 
 
 def test_rehearsal_ran_the_fork_and_pristine_upstream_from_their_trees(rehearsal):
     _, report, _ = rehearsal
     line = Line(materialized()["line"])
-    pristine = os.path.relpath(line.upstream_dir / "src" / "diffusers", ROOT)
-    assert f"- fork: diffusers {line.fork_version} from `src/diffusers`; " in report
-    assert f"upstream: diffusers {line.version} from `{pristine}`" in report
+    pristine = os.path.relpath(line.upstream_dir / "src", ROOT)
+    assert f"fork `src`, upstream `{pristine}` (each first on PYTHONPATH)" in report
+    for (_, side), text in runs(report).items():
+        version = line.fork_version if side == "fork" else line.version
+        assert f", diffusers {version}, torch " in text.strip().splitlines()[0], (side, text)
 
 
-def test_a_spent_budget_reports_every_step_and_case_as_not_run(tmp_path):
+def test_a_spent_budget_reports_every_step_as_not_run(tmp_path):
     start = time.time()
     proc, report = run_check(tmp_path, "--budget", "0")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert time.time() - start < 120
-    rows = table(report, COLUMNS)
-    assert len(rows) == sum(len(cases) for cases in gpu_check.SIDES.values()) * len(gpu_check.MODELS)
-    assert all(row["result"] == gpu_check.NOT_REACHED for row in rows), rows
     steps = table(report, ["step", "took s", "result"])
-    assert [step["result"] for step in steps] == [gpu_check.NOT_REACHED] * len(gpu_check.MODELS)  # the builds
+    assert len(steps) == 3 * len(gpu_check.MODELS) and all(step["result"] == gpu_check.NOT_REACHED for step in steps)
+    assert runs(report) == {}
     assert not (tmp_path / "work").exists()
 
 
@@ -102,33 +101,19 @@ def test_a_step_past_its_deadline_is_killed(tmp_path):
     assert time.time() - start < 60
 
 
-def test_the_probe_records_each_case_and_does_not_start_one_past_the_deadline(tmp_path):
+def test_the_slow_suite_does_not_start_a_case_past_its_deadline(tmp_path):
+    """With SD35_DEADLINE passed, every case is reported "not run" (no model is loaded: the folders are empty)."""
     pytest.importorskip("torch")
-    from forktools.measure.gpu_probe import NOT_REACHED
-
-    (tmp_path / "test_cases.py").write_text(
-        "import types\n\n\n"
-        "def load(model, dtype):  # as the slow suite's load(): (pipeline, note)\n"
-        "    return types.SimpleNamespace(transformer=types.SimpleNamespace(forward=lambda x: x)), ''\n\n\n"
-        "def test_one():\n    pipe, _ = load('medium', None)\n    for step in range(3):\n"
-        "        pipe.transformer.forward(step)\n\n\n"
-        "def test_two():\n    assert 1 == 2\n"
-    )
-    results = {}
-    for deadline in (time.time() + 600, 0):
-        probe = str(tmp_path / f"probe-{deadline}.jsonl")
-        env = dict(
-            os.environ, GPU_CHECK_PROBE=probe, GPU_CHECK_DEADLINE=str(deadline), PYTHONPATH=f"{ROOT}/src:{ROOT}"
-        )
-        env["FORK_OUTCOMES"] = probe + ".outcomes.json"
-        cmd = [sys.executable, "-m", "pytest", str(tmp_path / "test_cases.py"), "-p", "forktools.measure.gpu_probe"]
-        cmd += ["-p", "forktools.outcomes", "-p", "no:cacheprovider", "-q"]
-        subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=300)
-        results[deadline > 0] = {node.split("::")[-1]: r for node, r in gpu_check.read_probe(probe).items()}
-    one, two = results[True]["test_one"], results[True]["test_two"]
-    assert one["result"] == "passed" and one["load_s"] > 0 and one["step_s"] > 0 and one["offload"] is False, one
-    assert two["result"].startswith("failed: ") and "1 == 2" in two["result"], two
-    assert {name: r["result"] for name, r in results[False].items()} == dict.fromkeys(results[True], NOT_REACHED)
+    report = tmp_path / "report.md"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SD35_")}
+    env.update(RUN_SLOW="1", SD35_SLOW_ALLOW_CPU="1", SD35_DEADLINE="0", SD35_SLOW_REPORT=str(report))
+    env.update(SD35_MEDIUM=str(tmp_path), SD35_LARGE=str(tmp_path), PYTHONPATH=f"{ROOT}/src:{ROOT}")
+    node = f"{gpu_check.TEST}::test_default_load_without_dtype"
+    cmd = [sys.executable, "-m", "pytest", node, "-q", "-p", "no:cacheprovider"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    rows = table(report.read_text(), COLUMNS)
+    assert len(rows) == 2 and all(row["result"].startswith("skipped: not run: the budget") for row in rows), rows
 
 
 def test_full_size_configs_match_the_real_checkpoints():
