@@ -12,27 +12,25 @@ VAE fp32; see docs/sd35-checkpoints.md). Shapes:
     python -m forktools.standins OUT_DIR [--shape tiny|medium|large|bench]
 
 `sd35_configs`, `build_sd35_component` and `save_sd35_tokenizers` build SD3.5 Medium / Large components one at a
-time, at the real sizes (`full=True`, the configs of docs/sd35-checkpoints.md) or at the `medium` /
-`large` shapes above, on any device (`make gpu-check` builds them on the GPU).
+time, at the real sizes (`full=True`, the configs of sd35.toml beside this file) or at the `medium` / `large` shapes
+above, on any device (`make gpu-check` builds them on the GPU).
 """
 
 import argparse
 import copy
 import os
 import tempfile
+import tomllib
 
 import torch
 
 from .upstream.hub_standins import CLIP_MAX_LENGTH, save_clip_tokenizer, save_t5_tokenizer
 
 
-SD35_LAYOUT = {
-    "text_encoder": torch.float16,
-    "text_encoder_2": torch.float16,
-    "text_encoder_3": torch.float16,
-    "transformer": torch.bfloat16,
-    "vae": torch.float32,
-}
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sd35.toml"), "rb") as _f:
+    SD35 = tomllib.load(_f)  # the real repositories' configs and stored dtypes
+SD35_STORED = {name: getattr(torch, dtype) for name, dtype in SD35["stored"].items()}
+SD35_LAYOUT = dict(SD35_STORED, vae=torch.float32)  # the stand-ins' default layout: as stored, the VAE in float32
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 
 # (CLIP-L hidden, CLIP-G hidden, T5 d_model, transformer layers, heads, head dim, dual attention, qk_norm)
@@ -43,49 +41,6 @@ SHAPES = {
     # Big enough to time on a CPU (make bench): about 30 M parameters.
     "bench": dict(clip_l=256, clip_g=384, t5=512, layers=6, heads=8, head_dim=32, dual=(0,), qk_norm="rms_norm"),
 }
-
-
-SD35_VAE_BLOCKS = ("DownEncoderBlock2D", "UpDecoderBlock2D")
-# The VAE settings every SD3.5 shape shares (docs/sd35-checkpoints.md).
-_VAE = dict(
-    in_channels=3,
-    out_channels=3,
-    latent_channels=16,
-    scaling_factor=1.5305,
-    shift_factor=0.0609,
-    use_quant_conv=False,
-    use_post_quant_conv=False,
-    force_upcast=True,
-)
-
-
-def _scaled_transformer_and_vae(s):
-    """Config kwargs of the transformer and the VAE of a scaled-down shape `s` (an entry of `SHAPES`)."""
-    transformer = dict(
-        sample_size=16,
-        patch_size=2,
-        in_channels=16,
-        out_channels=16,
-        num_layers=s["layers"],
-        attention_head_dim=s["head_dim"],
-        num_attention_heads=s["heads"],
-        joint_attention_dim=s["t5"],
-        caption_projection_dim=s["heads"] * s["head_dim"],
-        pooled_projection_dim=s["clip_l"] + s["clip_g"],
-        pos_embed_max_size=32,
-        dual_attention_layers=s["dual"],
-        qk_norm=s["qk_norm"],
-    )
-    vae = dict(
-        _VAE,
-        down_block_types=(SD35_VAE_BLOCKS[0],) * 2,
-        up_block_types=(SD35_VAE_BLOCKS[1],) * 2,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        norm_num_groups=4,
-        sample_size=32,
-    )
-    return transformer, vae
 
 
 def _tokenizers():
@@ -103,7 +58,7 @@ def make_components(shape="tiny", seed=0):
     tokenizer, tokenizer_3 = _tokenizers()
     return dict(
         components,
-        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
+        scheduler=FlowMatchEulerDiscreteScheduler(**SD35["scheduler"]),
         tokenizer=tokenizer,
         tokenizer_2=copy.deepcopy(tokenizer),
         tokenizer_3=tokenizer_3,
@@ -126,29 +81,6 @@ def save_pipeline(path, shape="tiny", layout=None, seed=0):
 
 
 # ------------------------------------------------------------------------------------- SD3.5, one component at a time
-# The real SD3.5 transformer configs (docs/sd35-checkpoints.md). The text encoders and the VAE are the
-# same in Medium and Large.
-SD35_TRANSFORMERS = {
-    "medium": dict(
-        num_layers=24,
-        num_attention_heads=24,
-        caption_projection_dim=1536,
-        pos_embed_max_size=384,
-        dual_attention_layers=tuple(range(13)),
-    ),
-    "large": dict(
-        num_layers=38,
-        num_attention_heads=38,
-        caption_projection_dim=2432,
-        pos_embed_max_size=192,
-        dual_attention_layers=(),
-    ),
-}
-# How the real repositories store each component: text encoders fp16, transformer and VAE 2 bytes per parameter.
-SD35_STORED = dict(SD35_LAYOUT, vae=torch.float16)
-CLIP_VOCAB, T5_VOCAB = 49408, 32128
-
-
 def sd35_configs(model="medium", full=True):
     """
     {component: config kwargs} of an SD3.5 `model` ("medium" or "large"): the real configs with `full`, else the
@@ -156,95 +88,30 @@ def sd35_configs(model="medium", full=True):
     `full`).
     """
     clip_len, t5_len = map(len, _tokenizers())
-    special = dict(bos_token_id=clip_len - 2, eos_token_id=clip_len - 1, pad_token_id=clip_len - 1)
-    clip = dict(max_position_embeddings=CLIP_MAX_LENGTH, **special)
-    t5 = dict(feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    configs = copy.deepcopy(SD35["configs"])
+    for name in ("text_encoder", "text_encoder_2"):
+        configs[name].update(max_position_embeddings=CLIP_MAX_LENGTH, bos_token_id=clip_len - 2)
+        configs[name].update(eos_token_id=clip_len - 1, pad_token_id=clip_len - 1)
+    t5 = configs["text_encoder_3"]
+    t5.update(feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     if full:
-        return {
-            "text_encoder": dict(
-                clip,
-                vocab_size=CLIP_VOCAB,
-                hidden_size=768,
-                intermediate_size=3072,
-                projection_dim=768,
-                num_hidden_layers=12,
-                num_attention_heads=12,
-                hidden_act="quick_gelu",
-            ),
-            "text_encoder_2": dict(
-                clip,
-                vocab_size=CLIP_VOCAB,
-                hidden_size=1280,
-                intermediate_size=5120,
-                projection_dim=1280,
-                num_hidden_layers=32,
-                num_attention_heads=20,
-                hidden_act="gelu",
-            ),
-            "text_encoder_3": dict(
-                t5,
-                vocab_size=T5_VOCAB,
-                d_model=4096,
-                d_ff=10240,
-                d_kv=64,
-                num_layers=24,
-                num_heads=64,
-                relative_attention_num_buckets=32,
-                relative_attention_max_distance=128,
-            ),
-            "transformer": dict(
-                sample_size=128,
-                patch_size=2,
-                in_channels=16,
-                out_channels=16,
-                attention_head_dim=64,
-                joint_attention_dim=4096,
-                pooled_projection_dim=2048,
-                qk_norm="rms_norm",
-                **SD35_TRANSFORMERS[model],
-            ),
-            "vae": dict(
-                _VAE,
-                down_block_types=(SD35_VAE_BLOCKS[0],) * 4,
-                up_block_types=(SD35_VAE_BLOCKS[1],) * 4,
-                block_out_channels=(128, 256, 512, 512),
-                layers_per_block=2,
-                norm_num_groups=32,
-                sample_size=1024,
-            ),
-        }
-    s = SHAPES[model]
-    transformer, vae = _scaled_transformer_and_vae(s)
-    bench = s["t5"] >= 256  # the bench shape has wider text encoders
-
-    def tiny_clip(hidden, act):
-        return dict(
-            clip,
-            vocab_size=clip_len,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            projection_dim=hidden,
-            num_hidden_layers=2,
-            num_attention_heads=8 if hidden >= 256 else 4,
-            hidden_act=act,
-        )
-
-    return {
-        "text_encoder": tiny_clip(s["clip_l"], "quick_gelu"),
-        "text_encoder_2": tiny_clip(s["clip_g"], "gelu"),
-        "text_encoder_3": dict(
-            t5,
-            vocab_size=t5_len,
-            d_model=s["t5"],
-            d_ff=2 * s["t5"],
-            d_kv=s["t5"] // 8 if bench else 16,
-            num_layers=4 if bench else 2,
-            num_heads=8 if bench else 4,
-            relative_attention_num_buckets=8,
-        ),
-        "transformer": transformer,
-        "vae": vae,
-    }
+        configs["transformer"].update(SD35["models"][model]["transformer"])
+        return configs
+    s, bench = SHAPES[model], SHAPES[model]["t5"] >= 256  # the bench shape has wider text encoders
+    for name, hidden in (("text_encoder", s["clip_l"]), ("text_encoder_2", s["clip_g"])):
+        configs[name].update(vocab_size=clip_len, hidden_size=hidden, intermediate_size=2 * hidden)
+        configs[name].update(projection_dim=hidden, num_hidden_layers=2, num_attention_heads=8 if hidden >= 256 else 4)
+    t5.update(vocab_size=t5_len, d_model=s["t5"], d_ff=2 * s["t5"], d_kv=s["t5"] // 8 if bench else 16)
+    t5.update(num_layers=4 if bench else 2, num_heads=8 if bench else 4, relative_attention_num_buckets=8)
+    configs["transformer"].update(
+        sample_size=16, num_layers=s["layers"], attention_head_dim=s["head_dim"], num_attention_heads=s["heads"],
+        joint_attention_dim=s["t5"], caption_projection_dim=s["heads"] * s["head_dim"],
+        pooled_projection_dim=s["clip_l"] + s["clip_g"], pos_embed_max_size=32, dual_attention_layers=s["dual"],
+        qk_norm=s["qk_norm"],
+    )  # fmt: skip
+    blocks = {k: configs["vae"][k][:2] for k in ("down_block_types", "up_block_types")}
+    configs["vae"].update(blocks, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4, sample_size=32)
+    return configs
 
 
 def build_sd35_component(name, config, device="cpu", seed=0):
@@ -288,7 +155,7 @@ def save_sd35_tokenizers(folder):
 
     tokenizers = {name: save_clip_tokenizer(os.path.join(folder, name)) for name in ("tokenizer", "tokenizer_2")}
     tokenizers["tokenizer_3"] = save_t5_tokenizer(os.path.join(folder, "tokenizer_3"))
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
+    scheduler = FlowMatchEulerDiscreteScheduler(**SD35["scheduler"])
     scheduler.save_pretrained(os.path.join(folder, "scheduler"))
     return {name: type(tokenizer).__name__ for name, tokenizer in tokenizers.items()}
 
