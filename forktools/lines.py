@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "diffusers"
+FORK = tomllib.loads((ROOT / "fork.toml").read_text())["fork"]  # this checkout's
 
 
 class LineError(Exception):

@@ -26,9 +26,7 @@ cannot run).
 
 import argparse
 import collections
-import concurrent.futures
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -37,8 +35,8 @@ from importlib import metadata
 from pathlib import Path
 
 from ..lines import ROOT, select
-from ..queue import Queue
-from ..upstream.suite import SuiteError, _clean_env, _rel, ensure_standins, extract_tests, private_home, tree_version
+from ..upstream import suite
+from ..upstream.suite import SuiteError, _rel, tree_version
 
 
 SIDES = ("pristine", "fork")
@@ -58,24 +56,15 @@ def test_files(tests_root):
     return files
 
 
-def run_side(side, tests_root, src, hub, files, out, work, timeout, setups=SETUPS):
-    """One worker process over `files` with the tree `src` first on PYTHONPATH; returns its records."""
-    home = private_home(hub, work / side / "hfhome")
+def run_side(side, tests_root, trees, hub, files, out, work, timeout, setups=SETUPS):
+    """One worker process over `files` with the tree of `side` first on PYTHONPATH; returns its records."""
+    home = suite.private_home(hub, work / side / "hfhome")
     jsonl, log = out / f"{side}.jsonl", out / f"{side}.log"
     jsonl.unlink(missing_ok=True)
-    env = dict(
-        _clean_env(),
-        PYTHONPATH=f"{src}{os.pathsep}{tests_root}",
-        HF_HOME=str(home),
-        HF_HUB_CACHE=str(home / "hub"),
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        DIFFUSERS_NO_ADVISORY_WARNINGS="1",
-        TRANSFORMERS_VERBOSITY="error",
-        OMP_NUM_THREADS="1",
-        PIPELINE_WORKER_TIMEOUT=str(timeout),
-        PIPELINE_WORKER_SETUPS=",".join(setups),
-    )
+    env = suite.offline_env(
+        home, trees[side], tests_root, TRANSFORMERS_VERBOSITY="error", OMP_NUM_THREADS="1",
+        PIPELINE_WORKER_TIMEOUT=str(timeout), PIPELINE_WORKER_SETUPS=",".join(setups),
+    )  # fmt: skip
     with open(log, "w") as stream:
         subprocess.run(
             [sys.executable, str(WORKER), str(jsonl), *files],
@@ -85,7 +74,7 @@ def run_side(side, tests_root, src, hub, files, out, work, timeout, setups=SETUP
             stderr=subprocess.STDOUT,
             check=False,
         )
-    records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.exists() else []
+    records = read_records(jsonl)
     print(f"[{side}] {len(files)} file(s) done", flush=True)
     return records
 
@@ -234,57 +223,33 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m forktools.measure.pipelines", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--line", default=None, help="the line (default: $LINE, else the default line)")
-    parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
+    suite.upstream_arguments(parser, "pipelines")
     parser.add_argument("--files", nargs="+", help="test files (default: every test_*.py of tests/*pipelines)")
     parser.add_argument("--fork-src", default=str(ROOT / "src"), help="the fork's tree (default: src/)")
-    parser.add_argument("--out", default=str(ROOT / "out" / "pipelines"))
     parser.add_argument("--timeout", type=int, default=900, help="seconds per test file")
     parser.add_argument("--setups", default=",".join(SETUPS), help="only these setups (comma-separated)")
-    parser.add_argument("--record", action="store_true", help="also copy the json and md to lines/<line>/")
     parser.add_argument(
         "--tabulate", action="store_true", help="only write the tables from the records of an earlier (partial) run"
     )
     args = parser.parse_args(argv)
     line, out = select(args.line), Path(args.out).resolve()  # resolved: the workers run in another folder
     if args.tabulate:
-        return write(line, out, load_records(out / line.name), args.record)
+        return write(line, out, {side: read_records(out / line.name / f"{side}.jsonl") for side in SIDES}, args.record)
     if args.upstream is None:
-        print(
-            f"pipelines skipped: no huggingface/diffusers repository; run `make pipelines LINE={line.name} "
-            "UPSTREAM=/path/to/diffusers` (a clone holding revision "
-            f"{line.upstream_tests.get('revision', '?')})"
-        )
-        return 0
+        return suite.skipped(line, "pipelines")
     if args.record and args.files:
         parser.error("--record records every pipeline: drop --files")
     try:
-        return measure(
-            line,
-            Path(args.upstream),
-            Path(args.fork_src),
-            out,
-            args.files,
-            args.timeout,
-            args.record,
-            args.setups.split(","),
-        )
+        return measure(line, args, out)
     except SuiteError as error:
         print(f"pipelines: {error}", file=sys.stderr)
         return 2
 
 
-def measure(line, upstream, fork_src, out, files, timeout, record, setups=SETUPS):
+def measure(line, args, out):
     start = time.monotonic()
-    revision = line.upstream_tests.get("revision")
-    if not revision:
-        raise SuiteError(f"lines/{line.name}/line.toml has no [upstream_tests] revision")
-    tests_root = extract_tests(upstream, revision)
-    files = files or test_files(tests_root)
-    trees = {"pristine": Queue(line).ensure_pristine().parent, "fork": fork_src.resolve()}
-    if not (trees["fork"] / "diffusers" / "__init__.py").is_file():
-        raise SuiteError(f"{fork_src} holds no diffusers tree: run `make vendor LINE={line.name}`")
-    hub = ensure_standins(trees["pristine"])
+    revision, tests_root, trees, hub = suite.prepare(line, Path(args.upstream), Path(args.fork_src))
+    files = args.files or test_files(tests_root)
     raw, work = out / line.name, ROOT / "build" / "pipelines" / line.name
     raw.mkdir(parents=True, exist_ok=True)
     print(
@@ -292,24 +257,14 @@ def measure(line, upstream, fork_src, out, files, timeout, record, setups=SETUPS
         f"{tree_version(trees['fork'])}, offline; raw records in {_rel(raw)}/",
         flush=True,
     )
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SIDES)) as pool:  # one tree per core
-        futures = {
-            side: pool.submit(run_side, side, tests_root, trees[side], hub, files, raw, work, timeout, setups)
-            for side in SIDES
-        }
-        records = {side: future.result() for side, future in futures.items()}
-    return write(line, out, records, record, trees, revision, time.monotonic() - start)
+    setups = args.setups.split(",")
+    records = suite.on_both_sides(run_side, tests_root, trees, hub, files, raw, work, args.timeout, setups)
+    return write(line, out, records, args.record, trees, revision, time.monotonic() - start)
 
 
-def load_records(raw):
-    """The records of an earlier run (its <side>.jsonl files), finished or not."""
-    records = {}
-    for side in SIDES:
-        path = raw / f"{side}.jsonl"
-        records[side] = (
-            [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-        )
-    return records
+def read_records(path):
+    """The records of a worker's jsonl file, finished or not."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def write(line, out, records, record, trees=None, revision=None, wall=None):

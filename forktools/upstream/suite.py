@@ -174,6 +174,65 @@ def _clean_env():
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
+def offline_env(home, *paths, **extra):
+    """The environment of a run offline on the hub cache of the HF_HOME `home`, with `paths` on PYTHONPATH."""
+    return dict(
+        _clean_env(),
+        PYTHONPATH=os.pathsep.join(map(str, paths)),
+        HF_HOME=str(home),
+        HF_HUB_CACHE=str(Path(home) / "hub"),
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        DIFFUSERS_NO_ADVISORY_WARNINGS="1",
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+        **extra,
+    )
+
+
+def prepare(line, upstream, fork=None):
+    """
+    (revision, upstream's tests root, {side: the `src` folder of its tree}, the stand-in hub cache) of a run of
+    upstream's tests on both sides; the fork is the line's series built afresh into build/trees/<line>-suite/ unless
+    `fork` names a tree.
+    """
+    if not (revision := line.upstream_tests.get("revision")):
+        raise SuiteError(f"lines/{line.name}/line.toml has no [upstream_tests] revision")
+    tests_root = extract_tests(upstream, revision)
+    queue = Queue(line)
+    trees = {"pristine": queue.ensure_pristine().parent}
+    if fork is None:
+        shutil.rmtree(fork := ROOT / "build" / "trees" / f"{line.name}-suite", ignore_errors=True)
+        fork = queue.build_tree(fork / "src").parent
+    if not (Path(fork) / "diffusers" / "__init__.py").is_file():
+        raise SuiteError(f"{fork} holds no diffusers tree: run `make vendor LINE={line.name}`")
+    trees["fork"] = Path(fork).resolve()
+    return revision, tests_root, trees, ensure_standins(trees["pristine"])
+
+
+def on_both_sides(run, *args):
+    """{side: run(side, *args)}, the two sides at once (one core each)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SIDES)) as pool:
+        futures = {side: pool.submit(run, side, *args) for side in SIDES}
+        return {side: future.result() for side, future in futures.items()}
+
+
+def upstream_arguments(parser, out):
+    """The arguments `make upstream-suite` and `make pipelines` share."""
+    parser.add_argument("--line", default=None, help="the line (default: $LINE, else the default line)")
+    parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
+    parser.add_argument("--out", default=str(ROOT / "out" / out))
+    parser.add_argument("--record", action="store_true", help="also record the json and md in lines/<line>/")
+
+
+def skipped(line, target):
+    """Say that `target` (a make target) does not run without a huggingface/diffusers repository."""
+    print(
+        f"{target} skipped: no huggingface/diffusers repository; run `make {target} LINE={line.name} "
+        f"UPSTREAM=/path/to/diffusers` (a clone holding revision {line.upstream_tests.get('revision', '?')})"
+    )
+    return 0
+
+
 def _rel(path):
     path = Path(path)
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
@@ -186,17 +245,7 @@ def run_pytest(cwd, src, home, args, report, log, file_timeout=FILE_TIMEOUT, tes
     outcomes to `report` (forktools.outcomes) and the output to `log`. Returns the exit status, or None when it ran
     past `file_timeout`.
     """
-    env = dict(
-        _clean_env(),
-        PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]),  # ROOT: the outcomes plugin
-        FORK_OUTCOMES=str(report),
-        HF_HOME=str(home),
-        HF_HUB_CACHE=str(Path(home) / "hub"),
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        DIFFUSERS_NO_ADVISORY_WARNINGS="1",
-        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
-    )
+    env = offline_env(home, src, ROOT, FORK_OUTCOMES=str(report))  # ROOT: the outcomes plugin
     cwd = Path(cwd).resolve()  # pytest names tests relative to the real path of its rootdir
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "forktools.outcomes", "-q", "-rfExX"]
     cmd += ["--rootdir", str(cwd)]
@@ -260,8 +309,9 @@ def compare(pristine, fork, crashed=()):
     return regressions, fixed, other
 
 
-def run_side(side, tests_root, src, hub, files, raw, work, file_timeout):
-    """Run each of `files` on one tree; returns {file: (results or None, summary)}."""
+def run_side(side, tests_root, trees, hub, files, raw, work, file_timeout):
+    """Run each of `files` on the tree of `side`; returns {file: (results or None, summary)}."""
+    src = trees[side]
     home = private_home(hub, work / side / "hfhome")
     (raw / side).mkdir(parents=True, exist_ok=True)
     done = {}
@@ -430,22 +480,14 @@ def run_tests(repo, ids, src):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m forktools.upstream.suite", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--line", default=None, help="the line (default: $LINE, else the default line)")
-    parser.add_argument("--upstream", default=os.environ.get("UPSTREAM") or None, help="a huggingface/diffusers repo")
-    parser.add_argument("--out", default=str(ROOT / "out" / "upstream-suite"))
-    parser.add_argument("--record", action="store_true", help="also record the json and md in lines/<line>/")
+    upstream_arguments(parser, "upstream-suite")
     parser.add_argument("--files", nargs="+", help=f"test files (default: the {len(FILES)} of FAMILIES)")
     parser.add_argument("--families", nargs="+", choices=sorted(FAMILIES), help="only these families' test files")
     parser.add_argument("--file-timeout", type=int, default=FILE_TIMEOUT, help="seconds per test file")
     args = parser.parse_args(argv)
     line = select(args.line)
     if args.upstream is None:
-        print(
-            f"upstream suite skipped: no huggingface/diffusers repository; run `make upstream-suite LINE={line.name} "
-            "UPSTREAM=/path/to/diffusers` (a clone holding revision "
-            f"{line.upstream_tests.get('revision', '?')})"
-        )
-        return 0
+        return skipped(line, "upstream-suite")
     files = args.files or [file for name in (args.families or FAMILIES) for file in FAMILIES[name]]
     try:
         return suite(line, Path(args.upstream), Path(args.out).resolve(), files, args.record, args.file_timeout)
@@ -461,22 +503,14 @@ def suite(line, upstream, out, files, record, file_timeout):
         raise SuiteError(
             f"{sys.executable} lacks {', '.join(missing)}: pip install it (it is in the fork's `test` extra)"
         )
-    revision = line.upstream_tests.get("revision")
-    if not revision:
-        raise SuiteError(f"lines/{line.name}/line.toml has no [upstream_tests] revision")
-    tests_root = extract_tests(upstream, revision)
+    revision, tests_root, trees, hub = prepare(line, upstream)
     absent = [f for f in files if not (tests_root / f).is_file()]
     files = [f for f in files if f not in absent]
     for file in absent:
         print(f"{file}: not at revision {revision}, skipped")
-    queue = Queue(line)
-    trees = {"pristine": queue.ensure_pristine().parent}
-    fork = ROOT / "build" / "trees" / f"{line.name}-suite"
     # Each patch's diff (not its header), as a short sha256: which series the fork's counts are of.
+    queue = Queue(line)
     series = {name: hashlib.sha256(queue.read_patch(name)[1].encode()).hexdigest()[:12] for name in queue.series()}
-    shutil.rmtree(fork, ignore_errors=True)
-    trees["fork"] = queue.build_tree(fork / "src").parent
-    hub = ensure_standins(trees["pristine"])
     raw, work = out / line.name, ROOT / "build" / "upstream-suite" / line.name
     print(
         f"line {line.name}: {len(files)} file(s) of huggingface/diffusers {revision[:12]}, pristine "
@@ -484,12 +518,7 @@ def suite(line, upstream, out, files, record, file_timeout):
         f"{metadata.version('transformers')}, offline; raw reports in {_rel(raw)}/",
         flush=True,
     )
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SIDES)) as pool:  # one side per core
-        futures = {
-            side: pool.submit(run_side, side, tests_root, trees[side], hub, files, raw, work, file_timeout)
-            for side in SIDES
-        }
-        runs = {side: future.result() for side, future in futures.items()}
+    runs = on_both_sides(run_side, tests_root, trees, hub, files, raw, work, file_timeout)
     result = report(line, revision, trees, series, runs, absent, time.monotonic() - start)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / f"{line.name}.json", out / f"{line.name}.md"]
