@@ -8,7 +8,6 @@ last written from, or built from.
 
 import argparse
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -29,8 +28,8 @@ PKG_PREFIX = f"src/{PACKAGE}/"
 # same commits and byte-identical patch files on every machine.
 GIT_ENV = dict(os.environ, LC_ALL="C", LANG="C", LANGUAGE="C", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
 GIT_ENV.update(GIT_EDITOR="true", GIT_SEQUENCE_EDITOR="true", GIT_TERMINAL_PROMPT="0")
-for _who, _value in itertools.product(("AUTHOR", "COMMITTER"), zip(("NAME", "EMAIL"), parseaddr(FORK["author"]))):
-    GIT_ENV.update({f"GIT_{_who}_{_value[0]}": _value[1], f"GIT_{_who}_DATE": "2026-01-01T00:00:00+00:00"})
+for _who, _value in zip(("NAME", "EMAIL", "DATE"), [*parseaddr(FORK["author"]), "2026-01-01T00:00:00+00:00"]):
+    GIT_ENV.update({f"GIT_AUTHOR_{_who}": _value, f"GIT_COMMITTER_{_who}": _value})
 FORMAT = ["format-patch", "--stdout", "--keep-subject", "--no-stat", "--no-signature", "--zero-commit", "--no-renames"]
 FORMAT += ["--diff-algorithm=myers", f"--src-prefix=a/{PKG_PREFIX}", f"--dst-prefix=b/{PKG_PREFIX}"]
 MAIL_START = re.compile(r"^(?=From 0{40} )", re.M)
