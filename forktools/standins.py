@@ -95,7 +95,7 @@ def sd35_configs(model="medium", full=True):
     t5 = configs["text_encoder_3"]
     t5.update(feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     if full:
-        configs["transformer"].update(SD35["models"][model]["transformer"])
+        configs["transformer"].update(copy.deepcopy(SD35["models"][model]["transformer"]))
         return configs
     s, bench = SHAPES[model], SHAPES[model]["t5"] >= 256  # the bench shape has wider text encoders
     for name, hidden in (("text_encoder", s["clip_l"]), ("text_encoder_2", s["clip_g"])):

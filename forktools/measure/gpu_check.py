@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ CASES = {  # the slow suite's cases of each side, in the order they run: the cor
 BUDGET = 1200  # seconds, the default of --budget
 MEDIUM_SHARE = 0.4  # of the budget; Large's transformer is three times Medium's
 NOT_REACHED = "not run: the budget was spent before this step"
+NO_REPORT = "(no report: the run ended before it collected its cases, none of which ran)"
 
 
 def run_process(cmd, env, deadline, log_path):
@@ -80,8 +82,14 @@ def build(folder, model, tiny):
     print(f"done: {params:,} parameters on {device}")
 
 
+def last_line(text):
+    """The first pytest `E   ...` line of a log, else its last line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1] if lines else "")[:200]
+
+
 def check(tiny, budget, work, out):
-    """Run the steps; returns (report, whether a case failed on the fork)."""
+    """Run the steps, writing the report after each; returns (report, whether a case failed on the fork)."""
     started = time.time()
     deadlines = {"medium": started + MEDIUM_SHARE * budget, "large": started + budget}
     held = materialized() or {"line": None}  # the pristine tree of the line src/diffusers holds
@@ -94,6 +102,31 @@ def check(tiny, budget, work, out):
     if tiny:
         env.update(SD35_SLOW_ALLOW_CPU="1", CUDA_VISIBLE_DEVICES="")
     steps, reports, failed = [], [], False
+
+    def write(device):
+        what = "tiny SD3.5-shaped stand-ins (CPU rehearsal)" if tiny else "full-size SD3.5-shaped pipelines"
+        lines = [
+            f"### GPU check: {what}",
+            "",
+            "**Random weights**: the pipelines are SD3.5-shaped (real configs, real layout) but their weights are "
+            "random, so this checks CUDA code paths, memory and speed, not image quality.",
+            "",
+            f"- {time.strftime('%Y-%m-%d %H:%M %Z')}, device: {device}; python {platform.python_version()}; fork "
+            f"`{os.path.relpath(src['fork'], ROOT)}`, upstream `{os.path.relpath(src['upstream'], ROOT)}` (each "
+            "first on PYTHONPATH)",
+            f"- 4 steps at {env['SD35_SIZE']}x{env['SD35_SIZE']}; budget {budget:.0f} s, used "
+            f"{time.time() - started:.0f} s",
+            "",
+            "| step | took s | result |",
+            "| --- | --- | --- |",
+        ]
+        lines += [f"| {name} | {'' if took is None else f'{took:.1f}'} | {result} |" for name, took, result in steps]
+        text = "\n\n".join(["\n".join(lines), *reports]) + "\n"
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+        return text
+
     shutil.rmtree(work, ignore_errors=True)
     for folder in (env["SD35_MEDIUM"], env["SD35_LARGE"]):  # the CPU is allowed only when every location is a folder
         os.makedirs(folder)
@@ -118,40 +151,24 @@ def check(tiny, budget, work, out):
                 result = "killed at the deadline" if code is None else f"exit status {code}"
                 if what == "build":
                     built = code == 0
-                    result = tail.strip().splitlines()[-1] if built else f"failed, {result}: {tail.strip()[-200:]}"
-                else:
-                    failed |= side == "fork" and code not in (0, None)
-                    text = open(report).read().strip() if os.path.isfile(report) else "(no report: see the steps)"
+                    result = tail.strip().splitlines()[-1] if built else f"failed, {result}: {last_line(tail)}"
+                else:  # the suite's report lists each case, those a kill stopped as "not run"
+                    text = open(report).read().strip() if os.path.isfile(report) else NO_REPORT
+                    failed |= side == "fork" and (
+                        code not in (0, 1, None) or bool(re.search(r"\| (failed|error)", text))
+                    )
+                    if (code not in (0, 1, None) or text == NO_REPORT) and last_line(tail):
+                        result += f": {last_line(tail)}"
                     reports.append(f"#### {model}, {side}\n\n{text}")
-                steps.append([name, time.time() - start, result.replace("|", "/").replace("\n", " ")])
+                steps.append([name, time.time() - start, result.replace("|", "/")])
+                write("CPU" if tiny else "CUDA")
             shutil.rmtree(folder)  # one model on disk at a time; the empty folder stays: the CPU needs it
             os.makedirs(folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     import torch
 
-    device = "CPU" if tiny else torch.cuda.get_device_name(0)
-    what = "tiny SD3.5-shaped stand-ins (CPU rehearsal)" if tiny else "full-size SD3.5-shaped pipelines"
-    lines = [
-        f"### GPU check: {what}",
-        "",
-        "**Random weights**: the pipelines are SD3.5-shaped (real configs, real layout) but their weights are random, "
-        "so this checks CUDA code paths, memory and speed, not image quality.",
-        "",
-        f"- {time.strftime('%Y-%m-%d %H:%M %Z')}, device: {device}; python {platform.python_version()}, torch "
-        f"{torch.__version__}; fork `{os.path.relpath(src['fork'], ROOT)}`, upstream "
-        f"`{os.path.relpath(src['upstream'], ROOT)}` (each first on PYTHONPATH)",
-        f"- 4 steps at {env['SD35_SIZE']}x{env['SD35_SIZE']}; budget {budget:.0f} s, used {time.time() - started:.0f} s",
-        "",
-        "| step | took s | result |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {name} | {'' if took is None else f'{took:.1f}'} | {result} |" for name, took, result in steps]
-    text = "\n\n".join(["\n".join(lines), *reports]) + "\n"
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        f.write(text)
-    return text, failed
+    return write("CPU" if tiny else torch.cuda.get_device_name(0)), failed
 
 
 def main(argv=None):

@@ -175,8 +175,9 @@ def _clean_env():
 
 
 def offline_env(home, *paths, **extra):
-    """The environment of a run offline on the hub cache of the HF_HOME `home`, with `paths` on PYTHONPATH."""
-    return dict(
+    """The environment of a run offline on the hub cache of the HF_HOME `home`, with `paths` on PYTHONPATH; `extra`
+    adds to it or overrides it."""
+    env = dict(
         _clean_env(),
         PYTHONPATH=os.pathsep.join(map(str, paths)),
         HF_HOME=str(home),
@@ -185,8 +186,8 @@ def offline_env(home, *paths, **extra):
         HF_HUB_DISABLE_TELEMETRY="1",
         DIFFUSERS_NO_ADVISORY_WARNINGS="1",
         OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
-        **extra,
     )
+    return env | extra
 
 
 def prepare(line, upstream, fork=None):

@@ -1,5 +1,6 @@
-"""Skipping rules and the end-of-run report of the SD3.5 slow suite. `SD35_DEADLINE=<epoch seconds>` skips the cases not
-started by then ("not run"), as `make gpu-check` sets it."""
+"""Skipping rules and the report of the SD3.5 slow suite, rewritten after every case (a run stopped half-way still
+leaves one, its cases not reached marked "not run"). `SD35_DEADLINE=<epoch seconds>` skips the cases not started by
+then, as `make gpu-check` sets it."""
 
 import os
 import time
@@ -7,12 +8,19 @@ import time
 import pytest
 
 # The outcomes are recorded as every tool of the fork records them: forktools.outcomes' hooks run from here.
+from forktools import outcomes
 from forktools.outcomes import RECORDED as OUTCOMES
-from forktools.outcomes import pytest_collectreport, pytest_runtest_logreport  # noqa: F401
+from forktools.outcomes import pytest_collectreport  # noqa: F401
 
 
 RESULTS = {}  # nodeid -> dict(model=..., dtype=..., case=..., load_s=..., seconds_per_step=..., peak_gib=..., note=...)
 DEADLINE = float(os.environ.get("SD35_DEADLINE") or "inf")
+COLLECTED = []  # the node ids of the run, in order
+
+
+def pytest_collection_finish(session):
+    COLLECTED[:] = [item.nodeid for item in session.items]
+    write_report()  # every case "not run" yet
 
 
 def pytest_runtest_setup(item):
@@ -20,10 +28,17 @@ def pytest_runtest_setup(item):
         pytest.skip("not run: the budget was spent before this case")
 
 
-def pytest_sessionfinish(session, exitstatus):
-    rows = [nodeid for nodeid in OUTCOMES if nodeid in RESULTS or "test_sd35_precision" in nodeid]
+def pytest_runtest_logreport(report):
+    outcomes.pytest_runtest_logreport(report)
+    if report.when == "teardown":
+        write_report()
+
+
+def write_report():
+    """Write the report of the cases so far; returns how many were skipped."""
+    rows = [n for n in dict.fromkeys(COLLECTED + list(OUTCOMES)) if n in RESULTS or "test_sd35_precision" in n]
     if not rows:
-        return
+        return 0
     path = os.environ.get("SD35_SLOW_REPORT", os.path.join("out", "sd35-slow-report.md"))
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     import torch
@@ -35,12 +50,12 @@ def pytest_sessionfinish(session, exitstatus):
         f"SD3.5 slow suite, {time.strftime('%Y-%m-%d %H:%M')}, diffusers {diffusers.__version__}, "
         f"torch {torch.__version__}, device: {device}",
         "",
-        "| model | dtype | case | result | load s | s/step | peak GPU GiB | note |",
+        "| model | dtype | case | result | load s | s/step | peak CUDA GiB | note |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     skipped = 0
     for nodeid in rows:
-        outcome, message = OUTCOMES[nodeid]
+        outcome, message = OUTCOMES.get(nodeid, ("not run", "the run was stopped before this case"))
         info = RESULTS.get(nodeid, {})
         skipped += outcome == "skipped"
         first = (message.splitlines() or [""])[0].removeprefix("Skipped: ")
@@ -52,7 +67,14 @@ def pytest_sessionfinish(session, exitstatus):
         )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    print(f"\nSD3.5 slow-suite report written to {path}")
+    return skipped
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not OUTCOMES:
+        return
+    skipped = write_report()
+    print(f"\nSD3.5 slow-suite report written to {os.environ.get('SD35_SLOW_REPORT', 'out/sd35-slow-report.md')}")
     if os.environ.get("SD35_SLOW_NO_SKIP") == "1" and skipped:
         print(f"SD35_SLOW_NO_SKIP=1 but {skipped} case(s) were skipped")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

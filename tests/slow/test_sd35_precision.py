@@ -114,7 +114,7 @@ def load(model, dtype, request=None):
     else:
         pipe.to(DEVICE)
     if request is not None:
-        record(request, load_s=time.perf_counter() - start)
+        record(request, load_s=time.perf_counter() - start, note=note)
     return pipe, note
 
 
@@ -156,14 +156,14 @@ def correlation(a, b):
 def test_load_encode_generate(request, model, dtype_name):
     dtype = DTYPES[dtype_name]
     record(request, model=model.name, dtype=dtype_name, case="load + encode + generate")
-    pipe, note = load(model, dtype, request)
+    pipe, _ = load(model, dtype, request)
     for name in TEXT_ENCODERS:
         assert_module_dtype(getattr(pipe, name), dtype, name)
     embeds = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=True)
     assert [t.dtype for t in embeds] == [pipe.transformer.dtype] * 4
     image, seconds_per_step = generate(pipe, model)
     IMAGES[(model.name, dtype_name, SEED)] = image
-    record(request, seconds_per_step=seconds_per_step, note=note)
+    record(request, seconds_per_step=seconds_per_step)
 
 
 @pytest.mark.parametrize("dtype_name", ["fp16", "bf16"])
@@ -186,21 +186,21 @@ def test_half_precision_agrees_with_fp32(request, model, dtype_name):
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
 def test_default_load_without_dtype(request, model):
     record(request, model=model.name, dtype="(none)", case="default load")
-    pipe, note = load(model, None, request)
+    pipe, _ = load(model, None, request)
     for name in (*TEXT_ENCODERS, "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), FP32, name)
     _, seconds_per_step = generate(pipe, model)
-    record(request, seconds_per_step=seconds_per_step, note=note)
+    record(request, seconds_per_step=seconds_per_step)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
 def test_mixed_load_t5_fp32_rest_bf16(request, model):
     record(request, model=model.name, dtype="T5 fp32, rest bf16", case="mixed load")
-    pipe, note = load(model, {"text_encoder_3": FP32, "default": BF16}, request)
+    pipe, _ = load(model, {"text_encoder_3": FP32, "default": BF16}, request)
     assert_module_dtype(pipe.text_encoder_3, FP32, "text_encoder_3")
     for name in ("text_encoder", "text_encoder_2", "transformer", "vae"):
         assert_module_dtype(getattr(pipe, name), BF16, name)
     embeds = pipe.encode_prompt(PROMPT, None, None, do_classifier_free_guidance=True)
     assert [t.dtype for t in embeds] == [BF16] * 4
     _, seconds_per_step = generate(pipe, model)
-    record(request, seconds_per_step=seconds_per_step, note=note)
+    record(request, seconds_per_step=seconds_per_step)

@@ -11,7 +11,7 @@ from forktools.lines import ROOT, Line, materialized
 from forktools.measure import gpu_check
 
 
-COLUMNS = ["model", "dtype", "case", "result", "load s", "s/step", "peak GPU GiB", "note"]  # the slow suite's report
+COLUMNS = ["model", "dtype", "case", "result", "load s", "s/step", "peak CUDA GiB", "note"]  # the slow suite's report
 
 
 def run_check(tmp_path, *args):
@@ -68,7 +68,7 @@ def test_rehearsal_runs_every_step(rehearsal):
                 assert row["result"] == "passed" or row["result"].startswith("failed"), row
             if row["result"] == "passed":
                 assert float(row["load s"]) > 0 and float(row["s/step"]) > 0, row
-                assert row["peak GPU GiB"] == "", row  # CPU
+                assert row["peak CUDA GiB"] == "", row  # CPU
     assert not (tmp_path / "work").exists(), "the built pipelines were not deleted"
 
 
@@ -101,19 +101,30 @@ def test_a_step_past_its_deadline_is_killed(tmp_path):
     assert time.time() - start < 60
 
 
-def test_the_slow_suite_does_not_start_a_case_past_its_deadline(tmp_path):
-    """With SD35_DEADLINE passed, every case is reported "not run" (no model is loaded: the folders are empty)."""
-    pytest.importorskip("torch")
+def slow_suite(tmp_path, *args, **env):
+    """Run the slow suite's default-load cases on two empty model folders; returns the rows of its report."""
     report = tmp_path / "report.md"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SD35_")}
-    env.update(RUN_SLOW="1", SD35_SLOW_ALLOW_CPU="1", SD35_DEADLINE="0", SD35_SLOW_REPORT=str(report))
-    env.update(SD35_MEDIUM=str(tmp_path), SD35_LARGE=str(tmp_path), PYTHONPATH=f"{ROOT}/src:{ROOT}")
-    node = f"{gpu_check.TEST}::test_default_load_without_dtype"
-    cmd = [sys.executable, "-m", "pytest", node, "-q", "-p", "no:cacheprovider"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SD35_")} | env
+    env.update(RUN_SLOW="1", SD35_SLOW_ALLOW_CPU="1", SD35_SLOW_REPORT=str(report), PYTHONPATH=f"{ROOT}/src:{ROOT}")
+    env.update(SD35_MEDIUM=str(tmp_path), SD35_LARGE=str(tmp_path))
+    cmd = [sys.executable, "-m", "pytest", f"{gpu_check.TEST}::test_default_load_without_dtype", "-q", *args]
+    proc = subprocess.run(cmd + ["-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True)
+    return proc, table(report.read_text(), COLUMNS)
+
+
+def test_the_slow_suite_does_not_start_a_case_past_its_deadline(tmp_path):
+    pytest.importorskip("torch")
+    proc, rows = slow_suite(tmp_path, SD35_DEADLINE="0")  # no model is loaded: the folders are empty
     assert proc.returncode == 0, proc.stdout[-3000:]
-    rows = table(report.read_text(), COLUMNS)
     assert len(rows) == 2 and all(row["result"].startswith("skipped: not run: the budget") for row in rows), rows
+
+
+def test_the_slow_suite_reports_the_cases_a_stopped_run_did_not_reach(tmp_path):
+    pytest.importorskip("torch")
+    proc, rows = slow_suite(tmp_path, "-x")  # the first case fails (an empty folder), -x stops the run there
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert rows[0]["result"].startswith("failed: ") and rows[0]["case"] == "default load", rows
+    assert rows[1]["result"] == "not run: the run was stopped before this case", rows
 
 
 def test_full_size_configs_match_the_real_checkpoints():

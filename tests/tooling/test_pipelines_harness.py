@@ -1,9 +1,6 @@
 """forktools.measure.pipelines on a synthetic upstream test tree: which pipelines crash in which setup, per family."""
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 from forktools.measure import pipelines
@@ -93,18 +90,13 @@ def make_tree(root):
 
 def test_worker_records_each_setup_and_the_table_counts_them(tmp_path):
     make_tree(tmp_path)
-    out = tmp_path / "side.jsonl"
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "src").mkdir()  # the tree measured: the installed diffusers, below it on PYTHONPATH
     files = ["tests/pipelines/fake/test_fake.py", "tests/pipelines/fake/test_missing.py"]
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    proc = subprocess.run(
-        [sys.executable, str(pipelines.WORKER), str(out), *files],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    trees, out = {"fork": tmp_path / "src"}, tmp_path / "out"
+    out.mkdir()
+    records = pipelines.run_side("fork", tmp_path, trees, tmp_path / "hub", files, out, tmp_path / "work", 600)
+    assert records, (out / "fork.log").read_text()[-2000:]
     by_key = {(r["class"], r["setup"]): r for r in records if r.get("setup")}
     # The broken pipeline runs with every module in one dtype and crashes in each mixed setup.
     assert by_key[("BrokenFastTests", "U")]["outcome"] == "ok"
